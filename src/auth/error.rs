@@ -1,0 +1,61 @@
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Why a request carried no acceptable token. Every variant is a 401 with an
+/// RFC 6750 `WWW-Authenticate: Bearer` challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no token was presented")]
+    Missing,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid")]
+    Invalid,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    message: String,
+}
+
+impl TokenError {
+    /// The stable, documented error code in the JSON body.
+    pub fn code(self) -> &'static str {
+        match self {
+            TokenError::Missing => "token_missing",
+            TokenError::Expired => "token_expired",
+            TokenError::Invalid => "token_invalid",
+        }
+    }
+
+    /// RFC 6750 3: no error code when no token was sent, `invalid_token` otherwise.
+    pub fn challenge(self) -> &'static str {
+        match self {
+            TokenError::Missing => r#"Bearer realm="tokengate""#,
+            TokenError::Expired => {
+                r#"Bearer realm="tokengate", error="invalid_token", error_description="The access token expired""#
+            }
+            TokenError::Invalid => {
+                r#"Bearer realm="tokengate", error="invalid_token", error_description="The access token is invalid""#
+            }
+        }
+    }
+}
+
+impl ResponseError for TokenError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::UNAUTHORIZED
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, self.challenge()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(ErrorBody {
+                error: self.code(),
+                message: self.to_string(),
+            })
+    }
+}

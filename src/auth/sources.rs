@@ -1,0 +1,75 @@
+use std::borrow::Cow;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{self, Header as _};
+use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
+
+use super::TokenError;
+use crate::config::TokenSource;
+
+/// The query parameter the private link carries the token in.
+pub const QUERY_PARAMETER: &str = "token";
+
+/// Where, and in which order, the extractor looks for a token.
+#[derive(Debug, Clone)]
+pub struct TokenSources {
+    order: Vec<TokenSource>,
+    cookie_name: String,
+}
+
+impl TokenSources {
+    pub fn new(order: Vec<TokenSource>, cookie_name: impl Into<String>) -> Self {
+        Self {
+            order,
+            cookie_name: cookie_name.into(),
+        }
+    }
+
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    /// The first token found in the configured sources. A source that is
+    /// present but malformed (a broken `Authorization: Bearer`) is an error
+    /// rather than a reason to look further.
+    pub fn find<'r>(&self, req: &'r HttpRequest) -> Result<Option<Cow<'r, str>>, TokenError> {
+        for source in &self.order {
+            let found = match source {
+                TokenSource::Query => from_query(req.query_string()),
+                TokenSource::Bearer => from_bearer(req)?,
+                TokenSource::Cookie => req
+                    .cookie(&self.cookie_name)
+                    .map(|cookie| Cow::Owned(cookie.value().to_owned())),
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn from_query(query: &str) -> Option<Cow<'_, str>> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == QUERY_PARAMETER)
+        .map(|(_, value)| value)
+}
+
+fn from_bearer(req: &HttpRequest) -> Result<Option<Cow<'static, str>>, TokenError> {
+    if !req.headers().contains_key(header::AUTHORIZATION) {
+        return Ok(None);
+    }
+    match Authorization::<Bearer>::parse(req) {
+        Ok(auth) => Ok(Some(Cow::Owned(auth.into_scheme().token().to_owned()))),
+        // Another scheme (Basic, say) is simply not a bearer token.
+        Err(_) if !is_bearer_scheme(req) => Ok(None),
+        Err(_) => Err(TokenError::Invalid),
+    }
+}
+
+fn is_bearer_scheme(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().get(..6))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"))
+}

@@ -1,0 +1,500 @@
+//! Settings: layered files under `config/` plus `TOKENGATE__SECTION__KEY`
+//! environment variables, deserialized into typed sections and validated once
+//! at start-up so a bad value stops the service with a message naming its key.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The compiled-in base layer: the binary runs even where `config/` is absent.
+const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// The development secret shipped in `config/default.toml`; production refuses it.
+pub const DEVELOPMENT_SECRET: &str = "tokengate-development-secret-do-not-use-in-production";
+
+/// A users file carrying this marker is demo data; production refuses it.
+pub const DEMO_USERS_MARKER: &str = "# tokengate-demo-users";
+
+/// RFC 7518 3.2: an HMAC key must be at least as long as the hash output.
+pub const MIN_HMAC_SECRET_BYTES: usize = 32;
+
+const MIN_TTL: Duration = Duration::from_secs(1);
+const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Production => "production",
+        }
+    }
+}
+
+impl TryFrom<&str> for Environment {
+    type Error = ConfigError;
+
+    fn try_from(value: &str) -> Result<Self, Self::Error> {
+        match value.to_ascii_lowercase().as_str() {
+            "development" => Ok(Environment::Development),
+            "production" => Ok(Environment::Production),
+            other => Err(ConfigError::new(
+                "TOKENGATE_ENV",
+                format!("must be `development` or `production`, got `{other}`"),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub jwt: JwtSettings,
+    pub users: UsersSettings,
+    /// Which environment file was layered in; set by [`load`], not by files.
+    #[serde(skip_deserializing, default = "default_environment")]
+    pub environment: Environment,
+}
+
+fn default_environment() -> Environment {
+    Environment::Development
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// 0 means one worker per CPU core.
+    pub workers: usize,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    #[serde(serialize_with = "mask_secret")]
+    pub secret: Option<SecretString>,
+    pub secret_file: Option<PathBuf>,
+    pub algorithm: String,
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    pub issuer: String,
+    pub audience: String,
+    pub sources: Vec<TokenSource>,
+    pub cookie_name: String,
+}
+
+/// Where the extractor looks for a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenSource {
+    /// The `token` query parameter: the private link.
+    Query,
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// The cookie named by `jwt.cookie_name`.
+    Cookie,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersSettings {
+    pub file: PathBuf,
+    /// Password checks running at once; 0 means one per CPU core.
+    pub hash_concurrency: usize,
+}
+
+fn mask_secret<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("[REDACTED]"),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A start-up configuration error, always naming the offending key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Loads and validates the layered settings.
+///
+/// `vars` stands in for the process environment (tests pass their own map):
+/// `TOKENGATE_ENV` picks the environment file, `TOKENGATE__*` override keys.
+pub fn load(config_dir: &Path, vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+    let environment = match vars.get("TOKENGATE_ENV") {
+        Some(value) => Environment::try_from(value.as_str())?,
+        None => Environment::Development,
+    };
+    if !config_dir.is_dir() {
+        return Err(ConfigError::new(
+            "--config-dir",
+            format!("`{}` is not a directory", config_dir.display()),
+        ));
+    }
+
+    let overrides: config::Map<String, String> = vars
+        .iter()
+        .filter(|(name, _)| name.starts_with("TOKENGATE__"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let layered = config::Config::builder()
+        .add_source(config::File::from_str(
+            EMBEDDED_DEFAULTS,
+            config::FileFormat::Toml,
+        ))
+        .add_source(config::File::from(config_dir.join("default.toml")).required(false))
+        .add_source(
+            config::File::from(config_dir.join(format!("{}.toml", environment.as_str())))
+                .required(false),
+        )
+        .add_source(config::File::from(config_dir.join("local.toml")).required(false))
+        .add_source(
+            config::Environment::with_prefix("TOKENGATE")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("jwt.sources")
+                .try_parsing(true)
+                .source(Some(overrides)),
+        )
+        .build()
+        .map_err(from_config_crate)?;
+
+    let mut settings: Settings = layered.try_deserialize().map_err(from_config_crate)?;
+    settings.environment = environment;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// The `config` crate names the key inside its message; keep that sentence whole.
+fn from_config_crate(error: config::ConfigError) -> ConfigError {
+    let message = error.to_string();
+    let key = match &error {
+        config::ConfigError::Type { key: Some(key), .. } => key.clone(),
+        config::ConfigError::NotFound(key) => key.clone(),
+        _ => message
+            .split('`')
+            .nth(1)
+            .map(str::to_owned)
+            .unwrap_or_else(|| "config".to_owned()),
+    };
+    ConfigError::new(key, message)
+}
+
+impl Settings {
+    /// Checks every rule a deserializer cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let jwt = &self.jwt;
+        if !(MIN_TTL..=MAX_TTL).contains(&jwt.ttl) {
+            return Err(ConfigError::new(
+                "jwt.ttl",
+                format!(
+                    "must be between 1s and 24h, got {}",
+                    humantime::format_duration(jwt.ttl)
+                ),
+            ));
+        }
+        if jwt.leeway > MAX_LEEWAY {
+            return Err(ConfigError::new(
+                "jwt.leeway",
+                format!(
+                    "must be at most 5m, got {}",
+                    humantime::format_duration(jwt.leeway)
+                ),
+            ));
+        }
+        self.algorithm()?;
+        for (key, value) in [
+            ("jwt.issuer", &jwt.issuer),
+            ("jwt.audience", &jwt.audience),
+            ("jwt.cookie_name", &jwt.cookie_name),
+            ("server.host", &self.server.host),
+        ] {
+            if value.trim().is_empty() {
+                return Err(ConfigError::new(key, "must not be empty"));
+            }
+        }
+        if jwt.sources.is_empty() {
+            return Err(ConfigError::new(
+                "jwt.sources",
+                "must name at least one source",
+            ));
+        }
+        let secret = self.jwt_secret()?;
+        if secret.expose_secret().len() < MIN_HMAC_SECRET_BYTES {
+            return Err(ConfigError::new(
+                self.secret_key_name(),
+                format!("must be at least {MIN_HMAC_SECRET_BYTES} bytes"),
+            ));
+        }
+        let users = std::fs::read_to_string(&self.users.file).map_err(|error| {
+            ConfigError::new(
+                "users.file",
+                format!("cannot read `{}`: {error}", self.users.file.display()),
+            )
+        })?;
+        if self.environment == Environment::Production {
+            if secret.expose_secret() == DEVELOPMENT_SECRET {
+                return Err(ConfigError::new(
+                    self.secret_key_name(),
+                    "the development secret is refused in production",
+                ));
+            }
+            if users.contains(DEMO_USERS_MARKER) {
+                return Err(ConfigError::new(
+                    "users.file",
+                    "the demo users file is refused in production",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured signing algorithm; only the HMAC family for now.
+    pub fn algorithm(&self) -> Result<Algorithm, ConfigError> {
+        match self.jwt.algorithm.as_str() {
+            "HS256" => Ok(Algorithm::HS256),
+            "HS384" => Ok(Algorithm::HS384),
+            "HS512" => Ok(Algorithm::HS512),
+            other => Err(ConfigError::new(
+                "jwt.algorithm",
+                format!("unsupported algorithm `{other}` (expected HS256, HS384 or HS512)"),
+            )),
+        }
+    }
+
+    /// The HMAC secret: `jwt.secret_file` when set, else `jwt.secret`.
+    pub fn jwt_secret(&self) -> Result<SecretString, ConfigError> {
+        if let Some(path) = &self.jwt.secret_file {
+            let contents = std::fs::read_to_string(path).map_err(|error| {
+                ConfigError::new(
+                    "jwt.secret_file",
+                    format!("cannot read `{}`: {error}", path.display()),
+                )
+            })?;
+            // Files written by `echo` end in a newline that is not part of the secret.
+            return Ok(SecretString::from(contents.trim_end_matches(['\r', '\n'])));
+        }
+        self.jwt
+            .secret
+            .clone()
+            .ok_or_else(|| ConfigError::new("jwt.secret", "must be set (or jwt.secret_file)"))
+    }
+
+    fn secret_key_name(&self) -> &'static str {
+        if self.jwt.secret_file.is_some() {
+            "jwt.secret_file"
+        } else {
+            "jwt.secret"
+        }
+    }
+
+    pub fn workers(&self) -> usize {
+        or_core_count(self.server.workers)
+    }
+
+    pub fn hash_concurrency(&self) -> usize {
+        or_core_count(self.users.hash_concurrency)
+    }
+}
+
+fn or_core_count(value: usize) -> usize {
+    if value > 0 {
+        value
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_config() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        // The demo users file path is relative to the repository root.
+        map.entry("TOKENGATE__USERS__FILE".into())
+            .or_insert_with(|| {
+                repo_config()
+                    .join("demo-users.htpasswd")
+                    .display()
+                    .to_string()
+            });
+        map
+    }
+
+    #[test]
+    fn embedded_defaults_load_as_documented() {
+        let settings = load(&repo_config(), &vars(&[])).expect("defaults load");
+        assert_eq!(settings.server.host, "127.0.0.1");
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(settings.jwt.ttl, Duration::from_secs(600));
+        assert_eq!(settings.jwt.leeway, Duration::ZERO);
+        assert_eq!(settings.algorithm().unwrap(), Algorithm::HS256);
+        assert_eq!(settings.environment, Environment::Development);
+    }
+
+    #[test]
+    fn environment_variables_override_files() {
+        let settings = load(
+            &repo_config(),
+            &vars(&[
+                ("TOKENGATE__JWT__TTL", "30s"),
+                ("TOKENGATE__SERVER__PORT", "9000"),
+                ("TOKENGATE__JWT__SOURCES", "bearer,cookie"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.jwt.ttl, Duration::from_secs(30));
+        assert_eq!(settings.server.port, 9000);
+        assert_eq!(
+            settings.jwt.sources,
+            vec![TokenSource::Bearer, TokenSource::Cookie]
+        );
+    }
+
+    #[test]
+    fn bad_duration_names_the_key() {
+        let error = load(&repo_config(), &vars(&[("TOKENGATE__JWT__TTL", "soon")])).unwrap_err();
+        assert_eq!(error.key, "jwt.ttl", "{error}");
+    }
+
+    #[test]
+    fn ttl_out_of_bounds_is_refused() {
+        for ttl in ["0s", "2days"] {
+            let error = load(&repo_config(), &vars(&[("TOKENGATE__JWT__TTL", ttl)])).unwrap_err();
+            assert_eq!(error.key, "jwt.ttl", "{error}");
+        }
+    }
+
+    #[test]
+    fn unknown_algorithm_is_refused() {
+        let error = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__JWT__ALGORITHM", "none")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "jwt.algorithm");
+    }
+
+    #[test]
+    fn short_secret_is_refused() {
+        let error = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__JWT__SECRET", "short")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "jwt.secret");
+    }
+
+    #[test]
+    fn production_refuses_the_development_secret() {
+        let error = load(&repo_config(), &vars(&[("TOKENGATE_ENV", "production")])).unwrap_err();
+        assert_eq!(error.key, "jwt.secret", "{error}");
+    }
+
+    #[test]
+    fn production_refuses_the_demo_users_file() {
+        let error = load(
+            &repo_config(),
+            &vars(&[
+                ("TOKENGATE_ENV", "production"),
+                (
+                    "TOKENGATE__JWT__SECRET",
+                    "a-production-secret-of-at-least-32-bytes",
+                ),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "users.file", "{error}");
+    }
+
+    #[test]
+    fn missing_users_file_is_refused() {
+        let error = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__USERS__FILE", "/nonexistent/users")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "users.file");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let error = load(&repo_config(), &vars(&[("TOKENGATE__JWT__TTTL", "1s")])).unwrap_err();
+        assert!(error.to_string().contains("tttl"), "{error}");
+    }
+
+    #[test]
+    fn secret_file_wins_and_loses_its_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let settings = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__JWT__SECRET_FILE", path.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(
+            settings.jwt_secret().unwrap().expose_secret(),
+            "0123456789abcdef0123456789abcdef"
+        );
+    }
+
+    #[test]
+    fn debug_output_masks_the_secret() {
+        let settings = load(&repo_config(), &vars(&[])).unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains(DEVELOPMENT_SECRET));
+        let json = serde_json::to_string(&settings).unwrap();
+        assert!(!json.contains(DEVELOPMENT_SECRET));
+    }
+}

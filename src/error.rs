@@ -1,0 +1,66 @@
+//! Errors of the login boundary that become HTTP answers. Token errors live
+//! with the extractor in [`crate::auth::TokenError`].
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+use serde::Serialize;
+
+use crate::routes::security_headers;
+
+/// The Basic challenge that makes a browser show its login prompt.
+pub const BASIC_CHALLENGE: &str = r#"Basic realm="tokengate", charset="UTF-8""#;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Missing, malformed or wrong credentials, or an unknown user: one answer for all.
+    #[error("valid credentials are required")]
+    InvalidCredentials { wants_json: bool },
+    #[error("login failed: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "login_failed.html")]
+struct LoginFailedPage;
+
+impl ResponseError for LoginError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            LoginError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
+            LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        security_headers(&mut response);
+        match self {
+            LoginError::InvalidCredentials { wants_json } => {
+                response.insert_header((header::WWW_AUTHENTICATE, BASIC_CHALLENGE));
+                if *wants_json {
+                    response.json(ErrorBody {
+                        error: "invalid_credentials",
+                        message: self.to_string(),
+                    })
+                } else {
+                    let page = LoginFailedPage.render().unwrap_or_default();
+                    response.content_type("text/html; charset=utf-8").body(page)
+                }
+            }
+            LoginError::Internal(cause) => {
+                log::error!("login failed: {cause}");
+                response.json(ErrorBody {
+                    error: "internal_error",
+                    message: "the login could not be completed".to_owned(),
+                })
+            }
+        }
+    }
+}

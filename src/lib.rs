@@ -1,0 +1,11 @@
+//! tokengate: HTTP Basic login that mints short-lived JWTs, and an actix-web
+//! extractor that admits only valid, unexpired tokens.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

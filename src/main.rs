@@ -1,0 +1,41 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokengate::cli::{self, Cli, Command};
+use tokengate::startup::Application;
+use tokengate::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        None | Some(Command::Serve) => serve(&cli),
+        Some(Command::HashPassword { user }) => cli::hash_password_command(user),
+        Some(Command::CheckConfig) => cli::check_config(&cli),
+    }
+}
+
+fn serve(cli: &Cli) -> ExitCode {
+    let settings = match cli::load_settings(cli) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    telemetry::init_logging();
+    let result = actix_web::rt::System::new().block_on(async {
+        let app = Application::build(&settings)?;
+        log::info!(
+            "tokengate listening on {}:{} ({})",
+            settings.server.host,
+            app.port(),
+            settings.environment.as_str()
+        );
+        app.run_until_stopped().await?;
+        anyhow::Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tokengate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

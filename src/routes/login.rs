@@ -1,0 +1,79 @@
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web_httpauth::extractors::basic::BasicAuth;
+use askama::Template;
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+
+use super::{prefers_json, security_headers};
+use crate::auth::Issuer;
+use crate::credentials::HashingPool;
+use crate::error::LoginError;
+
+#[derive(Template)]
+#[template(path = "private_link.html")]
+struct PrivateLinkPage<'a> {
+    user: &'a str,
+    link: String,
+    expires_at: String,
+    expires_in: u64,
+}
+
+/// OAuth 2 token-response shape (RFC 6749 5.1).
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+}
+
+/// Checks HTTP Basic credentials and answers with a private link (HTML) or a
+/// token response (JSON). Missing, malformed and wrong credentials all get
+/// the same 401 challenge.
+pub async fn login(
+    req: HttpRequest,
+    credentials: Option<BasicAuth>,
+    pool: web::Data<HashingPool>,
+    issuer: web::Data<Issuer>,
+) -> Result<HttpResponse, LoginError> {
+    let wants_json = prefers_json(&req);
+    let rejected = LoginError::InvalidCredentials { wants_json };
+    let Some(credentials) = credentials else {
+        return Err(rejected);
+    };
+    let username = credentials.user_id().to_owned();
+    let password = credentials.password().unwrap_or_default().to_owned();
+    let verified = pool
+        .verify(username.clone(), password)
+        .await
+        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    if !verified {
+        return Err(rejected);
+    }
+
+    let issued = issuer
+        .mint(&username)
+        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    let mut response = HttpResponse::Ok();
+    security_headers(&mut response);
+    if wants_json {
+        return Ok(response.json(TokenResponse {
+            access_token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+        }));
+    }
+    let page = PrivateLinkPage {
+        user: &username,
+        // Host-relative, so the link works behind any proxy or load balancer.
+        link: format!("/access?token={}", issued.token),
+        expires_at: issued
+            .expires_at
+            .format(&Rfc3339)
+            .map_err(|e| LoginError::Internal(e.to_string()))?,
+        expires_in: issued.expires_in,
+    };
+    let html = page
+        .render()
+        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    Ok(response.content_type("text/html; charset=utf-8").body(html))
+}

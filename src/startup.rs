@@ -1,0 +1,129 @@
+//! Builds the app from settings: shared state created once, the server bound
+//! (port 0 picks a free port, which the tests rely on), graceful shutdown.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::auth::{Issuer, TokenSources, Verifier};
+use crate::config::Settings;
+use crate::credentials::{HashingPool, HtpasswdStore};
+use crate::routes::{self, Readiness};
+use crate::telemetry;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    readiness: Readiness,
+    drain_delay: Duration,
+}
+
+impl Application {
+    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let algorithm = settings.algorithm()?;
+        let secret = settings.jwt_secret()?;
+        let jwt = &settings.jwt;
+        let issuer = web::Data::new(Issuer::new(
+            algorithm,
+            &secret,
+            &jwt.issuer,
+            &jwt.audience,
+            jwt.ttl,
+        ));
+        let verifier = web::Data::new(Verifier::new(
+            algorithm,
+            &secret,
+            &jwt.issuer,
+            &jwt.audience,
+            jwt.leeway,
+            TokenSources::new(jwt.sources.clone(), &jwt.cookie_name),
+        ));
+        let store = HtpasswdStore::from_file(&settings.users.file)
+            .with_context(|| format!("users.file: `{}`", settings.users.file.display()))?;
+        log::info!("loaded {} user(s) from the users file", store.len());
+        let pool = web::Data::new(HashingPool::new(
+            Arc::new(store),
+            settings.hash_concurrency(),
+        ));
+        let readiness = Readiness::default();
+        let readiness_data = web::Data::new(readiness.clone());
+
+        let address = (settings.server.host.as_str(), settings.server.port);
+        let listener = TcpListener::bind(address)
+            .with_context(|| format!("Failed to bind {}:{}", address.0, address.1))?;
+        let port = listener.local_addr()?.port();
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(telemetry::access_log())
+                .app_data(issuer.clone())
+                .app_data(verifier.clone())
+                .app_data(pool.clone())
+                .app_data(readiness_data.clone())
+                .configure(configure)
+        })
+        .workers(settings.workers())
+        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        // Signals are handled in `run_until_stopped`, to drain before stopping.
+        .disable_signals()
+        .listen(listener)?
+        .run();
+
+        Ok(Self {
+            port,
+            server,
+            readiness,
+            drain_delay: settings.server.drain_delay,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT: then `/readyz` turns 503, the drain
+    /// delay passes, the listener closes and in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let readiness = self.readiness;
+        let drain_delay = self.drain_delay;
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            readiness.start_draining();
+            log::info!(
+                "shutdown requested; draining for {}",
+                humantime::format_duration(drain_delay)
+            );
+            tokio::time::sleep(drain_delay).await;
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+}
+
+/// The routes, shared by the binary and anything embedding tokengate.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(routes::login))
+        .route("/access", web::get().to(routes::access))
+        .route("/healthz", web::get().to(routes::healthz))
+        .route("/readyz", web::get().to(routes::readyz));
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::error!("cannot listen for shutdown signals");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

@@ -1,0 +1,246 @@
+//! Starts the real app on a random port, with a temporary users file, and
+//! gives each test an HTTP client pointed at it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokengate::config::{self, Settings};
+use tokengate::credentials::hash_password;
+use tokengate::startup::Application;
+
+pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
+pub const USER: &str = "alice";
+pub const PASSWORD: &str = "correct horse battery staple";
+/// A real account whose name is markup: pages must show it as text.
+pub const HTML_USER: &str = "<script>alert(1)</script>";
+
+/// Hashing is slow by design: hash the test password once per test binary.
+static USERS_FILE_CONTENTS: LazyLock<String> = LazyLock::new(|| {
+    let hash = hash_password(PASSWORD);
+    format!("{USER}:{hash}\n{HTML_USER}:{hash}\n")
+});
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    _dir: TempDir,
+}
+
+pub fn repo_config_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+/// Settings as the binary would load them from the repo's config/, plus the
+/// test's overrides as `TOKENGATE__*` variables.
+pub fn test_settings(dir: &TempDir, overrides: &[(&str, &str)]) -> Settings {
+    let users = dir.path().join("users");
+    std::fs::write(&users, USERS_FILE_CONTENTS.as_str()).unwrap();
+    let mut vars: HashMap<String, String> = [
+        ("TOKENGATE__SERVER__PORT", "0"),
+        ("TOKENGATE__SERVER__WORKERS", "1"),
+        ("TOKENGATE__JWT__SECRET", SECRET),
+        ("TOKENGATE__USERS__FILE", users.to_str().unwrap()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (key, value) in overrides {
+        vars.insert((*key).to_owned(), (*value).to_owned());
+    }
+    config::load(&repo_config_dir(), &vars).expect("test settings load")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(&dir, overrides);
+    let app = Application::build(&settings).expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn login_json(&self, user: &str, password: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/login"))
+            .basic_auth(user, Some(password))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs the test user in and returns the minted token.
+    pub async fn token(&self) -> String {
+        let response = self.login_json(USER, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn access_with_bearer(&self, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/access"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Signs arbitrary claims and header, to forge the tokens an attacker would.
+pub fn sign(header: &Header, claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+/// A header as tokengate mints it.
+pub fn minted_header() -> Header {
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".to_owned());
+    header
+}
+
+/// Claims as tokengate mints them, valid for a minute from now.
+pub fn valid_claims() -> Value {
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    serde_json::json!({
+        "sub": USER, "iat": now, "nbf": now, "exp": now + 60,
+        "jti": "test", "iss": "tokengate", "aud": "tokengate",
+    })
+}
+
+/// Asserts a 401 with the given error code and a Bearer challenge.
+pub async fn assert_token_rejected(response: reqwest::Response, code: &str) {
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .expect("401 carries a challenge")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer realm=\"tokengate\""),
+        "{challenge}"
+    );
+    if code != "token_missing" {
+        assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    }
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["message"].is_string());
+}
+
+/// The real `tokengate` binary, started with `serve` on a random port; its
+/// stderr (the log) is collected for inspection.
+pub struct RunningBinary {
+    pub child: std::process::Child,
+    pub address: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    _dir: TempDir,
+}
+
+pub fn tokengate_command(dir: &TempDir) -> std::process::Command {
+    let users = dir.path().join("users");
+    std::fs::write(&users, USERS_FILE_CONTENTS.as_str()).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("TOKENGATE_ENV")
+        .env_remove("RUST_LOG")
+        .env("TOKENGATE__SERVER__PORT", "0")
+        .env("TOKENGATE__SERVER__WORKERS", "1")
+        .env("TOKENGATE__JWT__SECRET", SECRET)
+        .env("TOKENGATE__USERS__FILE", &users);
+    command
+}
+
+impl RunningBinary {
+    pub fn start(configure: impl FnOnce(&mut std::process::Command)) -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = tokengate_command(&dir);
+        configure(&mut command);
+        let mut child = command
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("tokengate binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
+                    let port: u16 = rest.split(' ').next().unwrap().parse().unwrap();
+                    let _ = port_tx.send(port);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let port = port_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no listening line; log:\n{}", log.lock().unwrap()));
+        Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

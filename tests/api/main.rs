@@ -1,0 +1,7 @@
+mod access;
+mod cli;
+mod config;
+mod health;
+mod helpers;
+mod login;
+mod logs;
