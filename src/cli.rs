@@ -1,9 +1,12 @@
-//! Command line: `serve` (the default), `hash-password`, `check-config`.
+//! Command line: `serve` (the default), `hash-password`, `check-config`,
+//! `healthcheck`.
 
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +43,13 @@ pub enum Command {
     },
     /// Validate the configuration and print it, secrets masked.
     CheckConfig,
+    /// Ask the configured local port's `/healthz`; exit 0 when it answers 200.
+    /// For container HEALTHCHECKs in images without curl.
+    Healthcheck {
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
 }
 
 /// Loads settings from the config dir and the process environment, printing
@@ -87,4 +97,64 @@ pub fn hash_password_command(user: &str) -> ExitCode {
     }
     println!("{user}:{}", hash_password(password));
     ExitCode::SUCCESS
+}
+
+pub fn healthcheck(cli: &Cli, timeout: Duration) -> ExitCode {
+    let settings = match load_settings(cli) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let outcome = local_address(&settings.server.host, settings.server.port)
+        .and_then(|address| healthz_status(address, timeout));
+    match outcome {
+        Ok(200) => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("tokengate: /healthz answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("tokengate: /healthz unreachable: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where the server can be reached from this host: a wildcard bind is asked
+/// on loopback.
+fn local_address(host: &str, port: u16) -> std::io::Result<SocketAddr> {
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) if ip.is_unspecified() => Ok((Ipv4Addr::LOCALHOST, port).into()),
+        Ok(IpAddr::V6(ip)) if ip.is_unspecified() => Ok((Ipv6Addr::LOCALHOST, port).into()),
+        Ok(ip) => Ok((ip, port).into()),
+        Err(_) => (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, format!("cannot resolve {host}"))
+        }),
+    }
+}
+
+/// The status code of `GET /healthz`; only the status line is read.
+pub fn healthz_status(address: SocketAddr, timeout: Duration) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nUser-Agent: tokengate-healthcheck\r\nConnection: close\r\n\r\n",
+    )?;
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 256];
+    while !head.windows(2).any(|pair| pair == b"\r\n") && head.len() < 1024 {
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        head.extend_from_slice(&buffer[..read]);
+    }
+    // "HTTP/1.1 200 OK": the second word is the status.
+    String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line")
+        })
 }

@@ -11,6 +11,8 @@ use jsonwebtoken::Algorithm;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::proxy::{InstanceId, TrustedProxies};
+
 /// The compiled-in base layer: the binary runs even where `config/` is absent.
 const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -84,6 +86,11 @@ pub struct ServerSettings {
     pub shutdown_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub drain_delay: Duration,
+    /// Proxies whose `X-Forwarded-For`/`X-Forwarded-Proto` are believed:
+    /// addresses or CIDR networks.
+    pub trusted_proxies: Vec<String>,
+    /// The replica's name in the `X-Instance-Id` header; the hostname when unset.
+    pub instance_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +202,7 @@ pub fn load(config_dir: &Path, vars: &HashMap<String, String>) -> Result<Setting
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("jwt.sources")
+                .with_list_parse_key("server.trusted_proxies")
                 .try_parsing(true)
                 .source(Some(overrides)),
         )
@@ -245,6 +253,8 @@ impl Settings {
             ));
         }
         self.algorithm()?;
+        self.trusted_proxies()?;
+        self.instance_id()?;
         for (key, value) in [
             ("jwt.issuer", &jwt.issuer),
             ("jwt.audience", &jwt.audience),
@@ -320,6 +330,20 @@ impl Settings {
             .secret
             .clone()
             .ok_or_else(|| ConfigError::new("jwt.secret", "must be set (or jwt.secret_file)"))
+    }
+
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
+        TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(|message| ConfigError::new("server.trusted_proxies", message))
+    }
+
+    /// `server.instance_id`, or the hostname when unset.
+    pub fn instance_id(&self) -> Result<InstanceId, ConfigError> {
+        match &self.server.instance_id {
+            Some(name) => InstanceId::new(name)
+                .map_err(|message| ConfigError::new("server.instance_id", message)),
+            None => Ok(InstanceId::from_hostname()),
+        }
     }
 
     fn secret_key_name(&self) -> &'static str {
@@ -487,6 +511,52 @@ mod tests {
             settings.jwt_secret().unwrap().expose_secret(),
             "0123456789abcdef0123456789abcdef"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_a_comma_separated_variable() {
+        let settings = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1,10.0.0.0/8")]),
+        )
+        .unwrap();
+        let proxies = settings.trusted_proxies().unwrap();
+        assert!(proxies.contains("10.9.8.7".parse().unwrap()));
+        assert!(proxies.contains("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn no_proxy_is_trusted_by_default() {
+        let settings = load(&repo_config(), &vars(&[])).unwrap();
+        assert_eq!(settings.trusted_proxies().unwrap(), TrustedProxies::default());
+    }
+
+    #[test]
+    fn a_bad_trusted_proxy_names_the_key() {
+        let error = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__SERVER__TRUSTED_PROXIES", "10.0.0.0/33")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "server.trusted_proxies", "{error}");
+    }
+
+    #[test]
+    fn instance_id_defaults_to_the_hostname_and_can_be_set() {
+        let settings = load(&repo_config(), &vars(&[])).unwrap();
+        assert_eq!(settings.instance_id().unwrap(), InstanceId::from_hostname());
+        let settings = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__SERVER__INSTANCE_ID", "replica-b")]),
+        )
+        .unwrap();
+        assert_eq!(settings.instance_id().unwrap().as_str(), "replica-b");
+        let error = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__SERVER__INSTANCE_ID", "two words")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "server.instance_id", "{error}");
     }
 
     #[test]

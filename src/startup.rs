@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
 use crate::auth::{Issuer, TokenSources, Verifier};
 use crate::config::Settings;
 use crate::credentials::{HashingPool, HtpasswdStore};
+use crate::proxy::INSTANCE_ID_HEADER;
 use crate::routes::{self, Readiness};
 use crate::telemetry;
 
@@ -49,6 +51,9 @@ impl Application {
             Arc::new(store),
             settings.hash_concurrency(),
         ));
+        let trusted_proxies = web::Data::new(settings.trusted_proxies()?);
+        let instance_id = settings.instance_id()?;
+        log::info!("instance id: {instance_id}");
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
 
@@ -59,7 +64,11 @@ impl Application {
 
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(
+                    DefaultHeaders::new().add((INSTANCE_ID_HEADER, instance_id.header_value())),
+                )
                 .wrap(telemetry::access_log())
+                .app_data(trusted_proxies.clone())
                 .app_data(issuer.clone())
                 .app_data(verifier.clone())
                 .app_data(pool.clone())
@@ -109,6 +118,7 @@ impl Application {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(routes::login))
         .route("/access", web::get().to(routes::access))
+        .route("/auth/verify", web::route().to(routes::verify))
         .route("/healthz", web::get().to(routes::healthz))
         .route("/readyz", web::get().to(routes::readyz));
 }

@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use actix_web::dev::ServiceRequest;
 use actix_web::middleware::Logger;
 
+use crate::proxy;
+
 /// Query parameters whose values are credentials.
 const SENSITIVE_PARAMETERS: &[&str] = &["token", "access_token", "id_token", "code"];
 
@@ -20,18 +22,21 @@ pub fn init_logging() {
 
 /// The access log. Deliberately omits the Referer (it can hold a private
 /// link) and prints the request target with credential parameters redacted.
+/// The client is the one a trusted proxy vouches for, never `%a`/`%{r}a`
+/// (the latter believes any client's `X-Forwarded-For`).
 pub fn access_log() -> Logger {
-    Logger::new(r#"%a "%{request_line}xi" %s %b %Dms "%{User-Agent}i""#).custom_request_replace(
-        "request_line",
-        |req: &ServiceRequest| {
+    Logger::new(r#"%{client}xi "%{request_line}xi" %s %b %Dms "%{User-Agent}i""#)
+        .custom_request_replace("client", |req: &ServiceRequest| {
+            proxy::client_ip(req.request()).map_or_else(|| "-".to_owned(), |ip| ip.to_string())
+        })
+        .custom_request_replace("request_line", |req: &ServiceRequest| {
             format!(
                 "{} {} {:?}",
                 req.method(),
                 redacted_target(req.path(), req.query_string()),
                 req.version()
             )
-        },
-    )
+        })
 }
 
 /// The path and query, with every sensitive parameter's value replaced.

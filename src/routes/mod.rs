@@ -3,10 +3,12 @@
 mod access;
 mod health;
 mod login;
+mod verify;
 
 pub use access::access;
 pub use health::{Readiness, healthz, readyz};
 pub use login::login;
+pub use verify::{EXPIRES_HEADER, USER_HEADER, verify};
 
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;

@@ -1,0 +1,316 @@
+"""Three tokengate replicas behind real nginx, on loopback.
+
+The replicas run as processes of the debug binary (the default, for quick
+local runs) or, with TOKENGATE_E2E_IMAGE set, as containers of that image on
+the host network (what .ci/docker-e2e does). nginx runs deploy/nginx.conf with
+only its addresses swapped for loopback ones.
+"""
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = os.environ.get("TOKENGATE_E2E_IMAGE")
+DOCKER = os.environ.get("DOCKER", "docker")
+BINARY = Path(os.environ.get("TOKENGATE_BIN", REPO / "target" / "debug" / "tokengate"))
+NGINX = os.environ.get("NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
+
+USER = "alice"
+PASSWORD = "e2e password"
+# Ports inside this suite's range (18000-18999).
+REPLICA_PORTS = {"replica-a": 18101, "replica-b": 18102, "replica-c": 18103}
+OUTSIDER_PORT = 18104
+NGINX_PORT = 18180
+BACKEND_PORT = 18181
+
+# Figures the suite measured, printed at the end of the run.
+FIGURES: dict[str, object] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("load-balancer figures")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")
+
+
+def wait_until(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def answers(url):
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+class Replica:
+    """One tokengate server on 127.0.0.1:port, as a process or a container."""
+
+    def __init__(self, name, port, workdir, settings_file, secret_file, users_file):
+        self.name = name
+        self.port = port
+        self.workdir = workdir
+        self.settings_file = settings_file
+        self.secret_file = secret_file
+        self.users_file = users_file
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = None
+        self.logfile = workdir / f"{name}.log"
+
+    def start(self):
+        env = {
+            "TOKENGATE__SERVER__PORT": str(self.port),
+            "TOKENGATE__SERVER__INSTANCE_ID": self.name,
+        }
+        if IMAGE:
+            subprocess.run([DOCKER, "rm", "-f", self.name], capture_output=True)
+            command = [DOCKER, "run", "--detach", "--name", self.name, "--network", "host"]
+            for key, value in env.items():
+                command += ["--env", f"{key}={value}"]
+            command += [
+                "--volume", f"{self.settings_file}:/app/config/local.toml:ro",
+                "--volume", f"{self.users_file}:/etc/tokengate/users:ro",
+                "--volume", f"{self.secret_file}:/run/secrets/jwt_secret:ro",
+                IMAGE,
+            ]
+            subprocess.run(command, check=True, capture_output=True)
+        else:
+            config_dir = self.settings_file.parent
+            log = open(self.logfile, "ab")
+            self.process = subprocess.Popen(
+                [str(BINARY), "serve"],
+                cwd=self.workdir,
+                env={**clean_environment(), **env, "TOKENGATE_CONFIG_DIR": str(config_dir)},
+                stdout=log,
+                stderr=log,
+            )
+        wait_until(lambda: answers(self.url + "/readyz"), 60, f"{self.name} to be ready")
+        return self
+
+    def signal(self, signum):
+        if IMAGE:
+            subprocess.run(
+                [DOCKER, "kill", "--signal", signal.Signals(signum).name, self.name],
+                check=True,
+                capture_output=True,
+            )
+        else:
+            self.process.send_signal(signum)
+
+    def is_running(self):
+        if IMAGE:
+            state = subprocess.run(
+                [DOCKER, "inspect", "-f", "{{.State.Running}}", self.name],
+                capture_output=True,
+                text=True,
+            )
+            return state.stdout.strip() == "true"
+        return self.process.poll() is None
+
+    def wait(self, timeout):
+        """The exit status once stopped."""
+        if IMAGE:
+            waited = subprocess.run(
+                [DOCKER, "wait", self.name],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=True,
+            )
+            return int(waited.stdout.strip())
+        return self.process.wait(timeout)
+
+    def log(self):
+        if IMAGE:
+            logs = subprocess.run([DOCKER, "logs", self.name], capture_output=True, text=True)
+            return logs.stdout + logs.stderr
+        return self.logfile.read_text()
+
+    def stop(self):
+        if IMAGE:
+            subprocess.run([DOCKER, "rm", "-f", self.name], capture_output=True)
+        elif self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def clean_environment():
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TOKENGATE") and key != "RUST_LOG"
+    }
+
+
+def hash_password(user, password):
+    """An htpasswd line from the same build the replicas run."""
+    if IMAGE:
+        command = [DOCKER, "run", "--rm", "-i", "--network", "none", IMAGE]
+    else:
+        command = [str(BINARY)]
+    line = subprocess.run(
+        command + ["hash-password", "--user", user],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert line.startswith(f"{user}:$argon2id$"), line
+    return line
+
+
+def write_settings(workdir, name, secret_path, users_path):
+    """One config folder every replica reads: the repo's files plus local.toml,
+    naming the secret and users files where the replica sees them."""
+    if IMAGE:
+        secret_path, users_path = "/run/secrets/jwt_secret", "/etc/tokengate/users"
+    config_dir = workdir / name
+    config_dir.mkdir()
+    for file in ("default.toml", "production.toml"):
+        shutil.copy(REPO / "config" / file, config_dir / file)
+    local = config_dir / "local.toml"
+    local.write_text(
+        "[server]\n"
+        'host = "127.0.0.1"\n'
+        "workers = 2\n"
+        'drain_delay = "1s"\n'
+        'shutdown_timeout = "10s"\n'
+        'trusted_proxies = ["127.0.0.1"]\n'
+        "[jwt]\n"
+        f'secret_file = "{secret_path}"\n'
+        "[users]\n"
+        f'file = "{users_path}"\n'
+    )
+    local.chmod(0o644)
+    return local
+
+
+def nginx_config(workdir):
+    """deploy/nginx.conf with loopback addresses, inside a minimal main config."""
+    site = (REPO / "deploy" / "nginx.conf").read_text()
+    for index, port in enumerate(REPLICA_PORTS.values(), start=1):
+        site = site.replace(f"server tokengate-{index}:8080", f"server 127.0.0.1:{port}")
+    site = re.sub(r"listen 8080;", f"listen 127.0.0.1:{NGINX_PORT};", site)
+    site = site.replace("127.0.0.1:8081", f"127.0.0.1:{BACKEND_PORT}")
+    assert "tokengate-" not in site.replace("tokengate_", ""), "an address was not substituted"
+    nginx_dir = workdir / "nginx"
+    nginx_dir.mkdir()
+    nginx_dir.chmod(0o777)
+    (nginx_dir / "site.conf").write_text(site)
+    main = nginx_dir / "nginx.conf"
+    main.write_text(
+        f"pid {nginx_dir}/nginx.pid;\n"
+        f"error_log {nginx_dir}/error.log warn;\n"
+        "worker_processes 1;\n"
+        "daemon off;\n"
+        "events { worker_connections 1024; }\n"
+        "http {\n"
+        f"  access_log {nginx_dir}/access.log;\n"
+        f"  client_body_temp_path {nginx_dir}/body;\n"
+        f"  proxy_temp_path {nginx_dir}/proxy;\n"
+        f"  fastcgi_temp_path {nginx_dir}/fastcgi;\n"
+        f"  uwsgi_temp_path {nginx_dir}/uwsgi;\n"
+        f"  scgi_temp_path {nginx_dir}/scgi;\n"
+        f"  include {nginx_dir}/site.conf;\n"
+        "}\n"
+    )
+    return main
+
+
+class Cluster:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.nginx = None
+        self.nginx_url = f"http://127.0.0.1:{NGINX_PORT}"
+        self.secret = write_secret(workdir / "jwt_secret")
+        self.users = workdir / "users"
+        self.users.write_text(hash_password(USER, PASSWORD))
+        self.users.chmod(0o644)
+        settings = write_settings(workdir, "config", self.secret, self.users)
+        self.replicas = {
+            name: Replica(name, port, workdir, settings, self.secret, self.users)
+            for name, port in REPLICA_PORTS.items()
+        }
+
+    def start(self):
+        for replica in self.replicas.values():
+            replica.start()
+        main = nginx_config(self.workdir)
+        checked = subprocess.run([NGINX, "-t", "-c", str(main), "-e", "stderr"], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        self.nginx = subprocess.Popen(
+            [NGINX, "-c", str(main), "-e", str(main.parent / "error.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: answers(self.nginx_url + "/healthz"), 30, "nginx to proxy")
+
+    def stop(self):
+        if self.nginx and self.nginx.poll() is None:
+            self.nginx.terminate()
+            try:
+                self.nginx.wait(10)
+            except subprocess.TimeoutExpired:
+                self.nginx.kill()
+                self.nginx.wait()
+        for replica in self.replicas.values():
+            replica.stop()
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    path = Path(tempfile.mkdtemp(prefix="tokengate-e2e-"))
+    # nginx's workers and the containers' user read from here.
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cluster(workdir):
+    if not IMAGE:
+        assert BINARY.exists(), f"{BINARY} is missing: run `cargo build` first"
+    cluster = Cluster(workdir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def outsider(cluster, workdir):
+    """A replica with the same config and users but another secret."""
+    secret = write_secret(workdir / "other_secret")
+    settings = write_settings(workdir, "other-config", secret, cluster.users)
+    replica = Replica(
+        "replica-outsider", OUTSIDER_PORT, workdir, settings, secret, cluster.users
+    )
+    try:
+        yield replica.start()
+    finally:
+        replica.stop()
+
+
+def write_secret(path):
+    path.write_text(secrets.token_hex(32) + "\n")
+    # The containers' user (uid 65532) reads it through a bind mount.
+    path.chmod(0o644)
+    return path

@@ -1,0 +1,282 @@
+"""tokengate as deployed: replicas behind nginx with deploy/nginx.conf.
+
+The tests share one cluster and run in file order; the SIGKILL test restarts
+the replica it kills, and the SIGTERM test, which stops one for good, is last.
+"""
+
+import collections
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import DOCKER, FIGURES, IMAGE, PASSWORD, USER, answers, wait_until
+
+
+def login(base_url):
+    response = requests.get(
+        base_url + "/login",
+        auth=(USER, PASSWORD),
+        headers={"Accept": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def access(base_url, token, session=requests):
+    return session.get(
+        base_url + "/access", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+
+
+class ClientLoop:
+    """Clients calling /access through nginx until stopped (or a bound is hit),
+    counting failures and which replica answered."""
+
+    def __init__(self, base_url, token, clients=4, max_requests=20_000, max_seconds=60):
+        self.base_url = base_url
+        self.token = token
+        self.served = collections.Counter()
+        self.failures = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.deadline = time.monotonic() + max_seconds
+        self.max_requests = max_requests
+        self.threads = [threading.Thread(target=self.run) for _ in range(clients)]
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+
+    def total(self):
+        with self.lock:
+            return sum(self.served.values()) + len(self.failures)
+
+    def run(self):
+        session = requests.Session()
+        while not self.stopping.is_set() and time.monotonic() < self.deadline:
+            if self.total() >= self.max_requests:
+                break
+            try:
+                response = access(self.base_url, self.token, session)
+                outcome = response.status_code, response.headers.get("X-Instance-Id")
+            except requests.RequestException as error:
+                outcome = "error", repr(error)
+            with self.lock:
+                if outcome[0] == 200:
+                    self.served[outcome[1]] += 1
+                else:
+                    self.failures.append(outcome)
+
+    def wait_for_requests(self, count, timeout=30):
+        start = self.total()
+        wait_until(lambda: self.total() >= start + count, timeout, f"{count} more requests")
+
+
+def test_every_replica_serves_a_success_with_the_one_token(cluster):
+    token = login(cluster.nginx_url)
+    served = collections.Counter()
+    session = requests.Session()
+    for _ in range(60):
+        response = access(cluster.nginx_url, token, session)
+        assert response.status_code == 200, response.text
+        assert response.json()["user"] == USER
+        served[response.headers["X-Instance-Id"]] += 1
+    FIGURES["requests served per replica (60 through nginx)"] = dict(sorted(served.items()))
+    assert set(served) == set(cluster.replicas), served
+
+
+def test_a_token_minted_by_one_replica_is_accepted_by_the_others_directly(cluster):
+    a, b, c = cluster.replicas.values()
+    token = login(a.url)
+    for replica in (b, c):
+        response = access(replica.url, token)
+        assert response.status_code == 200, response.text
+        assert response.headers["X-Instance-Id"] == replica.name
+
+
+def test_a_replica_with_another_secret_rejects_the_token(cluster, outsider):
+    token = login(cluster.nginx_url)
+    response = access(outsider.url, token)
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert response.json()["error"] == "token_invalid"
+
+
+def test_forward_auth_through_nginx_guards_the_protected_location(cluster):
+    url = cluster.nginx_url + "/protected/page"
+    anonymous = requests.get(url, timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith('Bearer realm="tokengate"')
+
+    posing = requests.get(url, headers={"X-Auth-Request-User": "admin"}, timeout=10)
+    assert posing.status_code == 401
+
+    forged = requests.get(url, headers={"Authorization": "Bearer not.a.token"}, timeout=10)
+    assert forged.status_code == 401
+    assert 'error="invalid_token"' in forged.headers["WWW-Authenticate"]
+
+    token = login(cluster.nginx_url)
+    for method in ("GET", "POST"):
+        admitted = requests.request(
+            method, url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert admitted.status_code == 200, (method, admitted.text)
+        assert admitted.text == f"hello {USER}\n"
+    by_cookie = requests.get(url, cookies={"tokengate_token": token}, timeout=10)
+    assert by_cookie.text == f"hello {USER}\n"
+
+
+def test_verify_names_the_user_and_expiry(cluster):
+    a = cluster.replicas["replica-a"]
+    token = login(a.url)
+    response = requests.get(
+        a.url + "/auth/verify", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert response.status_code == 200
+    assert response.headers["X-Auth-Request-User"] == USER
+    assert response.headers["X-Auth-Request-Expires"].endswith("Z")
+    assert response.content == b""
+
+
+def test_logs_show_the_client_a_trusted_proxy_vouches_for(cluster):
+    # nginx appends its peer (127.0.0.1, trusted) to what the client sent, so
+    # the replica walks past it to the address before.
+    agent = "e2e-forwarded-for-probe"
+    for _ in range(3):
+        requests.get(
+            cluster.nginx_url + "/healthz",
+            headers={"X-Forwarded-For": "198.51.100.23", "User-Agent": agent},
+            timeout=10,
+        )
+    def logged():
+        lines = [
+            line
+            for replica in cluster.replicas.values()
+            for line in replica.log().splitlines()
+            if agent in line
+        ]
+        return lines if len(lines) >= 3 else None
+
+    wait_until(logged, 10, "the probe's access-log lines")
+    for line in logged():
+        assert "198.51.100.23" in line, line
+
+
+def test_sigkill_of_a_replica_loses_no_request(cluster):
+    token = login(cluster.nginx_url)
+    victim = cluster.replicas["replica-c"]
+    with ClientLoop(cluster.nginx_url, token) as loop:
+        loop.wait_for_requests(200)
+        before_kill = dict(loop.served)
+        victim.signal(signal.SIGKILL)
+        victim.wait(30)
+        loop.wait_for_requests(600)
+    FIGURES["SIGKILL: requests through nginx"] = loop.total()
+    FIGURES["SIGKILL: served per replica"] = dict(sorted(loop.served.items()))
+    FIGURES["SIGKILL: failed requests"] = len(loop.failures)
+    assert loop.failures == [], loop.failures[:5]
+    assert before_kill.get(victim.name, 0) > 0, before_kill
+    assert loop.served["replica-a"] > before_kill.get("replica-a", 0)
+    assert loop.served["replica-b"] > before_kill.get("replica-b", 0)
+    victim.stop()
+    victim.start()
+
+
+def open_partial_request(replica, token):
+    """A connection whose request has begun but not finished."""
+    connection = socket.create_connection(("127.0.0.1", replica.port), timeout=10)
+    connection.sendall(
+        b"GET /access HTTP/1.1\r\nHost: e2e\r\nAuthorization: Bearer " + token.encode() + b"\r\n"
+    )
+    return connection
+
+
+def finish_request(connection):
+    """The status line and the X-Instance-Id of the answer."""
+    connection.sendall(b"Connection: close\r\n\r\n")
+    received = b""
+    while chunk := connection.recv(4096):
+        received += chunk
+    connection.close()
+    head = received.split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+    instance = next(
+        (line.split(":", 1)[1].strip() for line in head if line.lower().startswith("x-instance-id:")),
+        None,
+    )
+    return head[0], instance
+
+
+def test_sigterm_drains_readiness_first_and_finishes_in_flight_requests(cluster):
+    token = login(cluster.nginx_url)
+    leaving = cluster.replicas["replica-b"]
+    with ClientLoop(cluster.nginx_url, token) as loop:
+        loop.wait_for_requests(100)
+        # Requests under way when the signal comes: connections open, the
+        # request half sent.
+        in_flight = [open_partial_request(leaving, token) for _ in range(3)]
+        assert requests.get(leaving.url + "/healthz", timeout=5).status_code == 200
+        signalled = time.monotonic()
+        leaving.signal(signal.SIGTERM)
+
+        not_ready_at = None
+        while leaving.is_running() and time.monotonic() - signalled < 30:
+            try:
+                if requests.get(leaving.url + "/readyz", timeout=1).status_code == 503:
+                    not_ready_at = time.monotonic()
+                    break
+            except requests.RequestException:
+                break
+            time.sleep(0.02)
+        assert not_ready_at is not None, "/readyz never answered 503 before the replica left"
+        answered = [finish_request(connection) for connection in in_flight]
+
+        wait_until(lambda: not answers(leaving.url + "/healthz"), 30, "the listener to close")
+        closed_at = time.monotonic()
+        status = leaving.wait(60)
+        exited_at = time.monotonic()
+        loop.wait_for_requests(100)
+
+    FIGURES["SIGTERM: /readyz 503 after"] = f"{not_ready_at - signalled:.3f}s"
+    FIGURES["SIGTERM: listener closed after"] = f"{closed_at - signalled:.3f}s (drain_delay 1s)"
+    FIGURES["SIGTERM: exited after"] = f"{exited_at - signalled:.3f}s"
+    FIGURES["SIGTERM: requests through nginx / failed"] = f"{loop.total()} / {len(loop.failures)}"
+    assert answered == [("HTTP/1.1 200 OK", leaving.name)] * 3, answered
+    assert status == 0
+    assert loop.failures == [], loop.failures[:5]
+
+
+def test_containers_run_as_non_root_and_report_healthy(cluster):
+    if not IMAGE:
+        pytest.skip("container mode only (TOKENGATE_E2E_IMAGE)")
+    replica = cluster.replicas["replica-a"]
+
+    def health():
+        return subprocess.run(
+            [DOCKER, "inspect", "-f", "{{.State.Health.Status}}", replica.name],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    wait_until(lambda: health() == "healthy", 60, "the HEALTHCHECK to report healthy")
+    pid = subprocess.run(
+        [DOCKER, "inspect", "-f", "{{.State.Pid}}", replica.name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with open(f"/proc/{pid}/status") as status:
+        uids = next(line for line in status if line.startswith("Uid:")).split()[1:]
+    assert uids[0] != "0" and uids[1] != "0", uids
+    FIGURES["container uid"] = uids[1]
