@@ -28,6 +28,8 @@ COPY config config
 # Production refuses the development secret and the demo users: the secret
 # comes from TOKENGATE__JWT__SECRET or a mounted jwt.secret_file, the users
 # from a file mounted at /etc/tokengate/users. Nothing secret is in the image.
+# DL3064 reads "TOKEN" in the variable prefix TOKENGATE_ as a credential.
+# hadolint ignore=DL3064
 ENV TOKENGATE_ENV=production \
     TOKENGATE_CONFIG_DIR=/app/config
 # A numeric unprivileged user needs no passwd entry, so any base image works.

@@ -127,7 +127,10 @@ fn local_address(host: &str, port: u16) -> std::io::Result<SocketAddr> {
         Ok(IpAddr::V6(ip)) if ip.is_unspecified() => Ok((Ipv6Addr::LOCALHOST, port).into()),
         Ok(ip) => Ok((ip, port).into()),
         Err(_) => (host, port).to_socket_addrs()?.next().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, format!("cannot resolve {host}"))
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("cannot resolve {host}"),
+            )
         }),
     }
 }
@@ -154,7 +157,5 @@ pub fn healthz_status(address: SocketAddr, timeout: Duration) -> std::io::Result
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line")
-        })
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line"))
 }

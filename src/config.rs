@@ -528,7 +528,10 @@ mod tests {
     #[test]
     fn no_proxy_is_trusted_by_default() {
         let settings = load(&repo_config(), &vars(&[])).unwrap();
-        assert_eq!(settings.trusted_proxies().unwrap(), TrustedProxies::default());
+        assert_eq!(
+            settings.trusted_proxies().unwrap(),
+            TrustedProxies::default()
+        );
     }
 
     #[test]

@@ -92,10 +92,7 @@ pub fn is_https(req: &HttpRequest) -> bool {
     if req.app_config().secure() {
         return true;
     }
-    let peer_is_trusted = match (
-        req.peer_addr(),
-        req.app_data::<web::Data<TrustedProxies>>(),
-    ) {
+    let peer_is_trusted = match (req.peer_addr(), req.app_data::<web::Data<TrustedProxies>>()) {
         (Some(peer), Some(trusted)) => trusted.contains(peer.ip()),
         _ => false,
     };
@@ -190,8 +187,7 @@ mod tests {
     #[test]
     fn trusted_hops_are_skipped_from_the_right_across_headers() {
         let proxies = trusted(&["10.0.0.0/8"]);
-        let client =
-            proxies.client_address(ip("10.0.0.1"), ["6.6.6.6, 198.51.100.7", "10.1.1.1"]);
+        let client = proxies.client_address(ip("10.0.0.1"), ["6.6.6.6, 198.51.100.7", "10.1.1.1"]);
         assert_eq!(client, ip("198.51.100.7"));
     }
 

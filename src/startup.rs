@@ -64,9 +64,7 @@ impl Application {
 
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(
-                    DefaultHeaders::new().add((INSTANCE_ID_HEADER, instance_id.header_value())),
-                )
+                .wrap(DefaultHeaders::new().add((INSTANCE_ID_HEADER, instance_id.header_value())))
                 .wrap(telemetry::access_log())
                 .app_data(trusted_proxies.clone())
                 .app_data(issuer.clone())

@@ -14,7 +14,9 @@ pub const EXPIRES_HEADER: &str = "X-Auth-Request-Expires";
 /// the user for a valid token, the extractor's 401 and Bearer challenge
 /// otherwise. Answers any method, since nginx's subrequest keeps the
 /// original request's method.
-pub async fn verify(Authenticated(claims): Authenticated<Claims>) -> Result<HttpResponse, TokenError> {
+pub async fn verify(
+    Authenticated(claims): Authenticated<Claims>,
+) -> Result<HttpResponse, TokenError> {
     // A subject that cannot travel in a header cannot be vouched for.
     let user = HeaderValue::from_str(&claims.sub).map_err(|_| TokenError::Invalid)?;
     Ok(HttpResponse::Ok()

@@ -162,7 +162,7 @@ def clean_environment():
 def hash_password(user, password):
     """An htpasswd line from the same build the replicas run."""
     if IMAGE:
-        command = [DOCKER, "run", "--rm", "-i", "--network", "none", IMAGE]
+        command = [DOCKER, "run", "--rm", "-i", "--network", "host", IMAGE]
     else:
         command = [str(BINARY)]
     line = subprocess.run(
