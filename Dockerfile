@@ -13,9 +13,8 @@ RUN mkdir src \
     && touch src/lib.rs \
     && cargo build --release --locked --bin tokengate \
     && rm -rf src
-COPY config config
-COPY templates templates
-COPY src src
+# The rest of the context: src/, templates/, config/ (see .dockerignore).
+COPY . .
 # COPY keeps the context's mtimes, which can be older than the stub build.
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin tokengate \
