@@ -1,10 +1,12 @@
 //! HTTP endpoints, one file per group.
 
 mod access;
+mod bare;
 mod health;
 mod login;
 
 pub use access::access;
+pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use login::login;
 
