@@ -8,7 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use askama::Template;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -94,6 +94,34 @@ pub struct LoginFailedPage;
 pub struct TokenRejectedPage {
     heading: &'static str,
     explanation: &'static str,
+    /// Where a same-site click will carry the held-back cookie.
+    continue_to: Option<String>,
+}
+
+impl TokenRejectedPage {
+    /// A private link opened from another site's page is 303'd here as part
+    /// of a cross-site navigation, so the browser holds the `SameSite=Strict`
+    /// cookie back. One click on our own page sends it.
+    fn for_request(error: TokenError, req: &HttpRequest) -> Self {
+        let cross_site = req
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|site| site == "cross-site");
+        let path = req.path();
+        if error != TokenError::Missing || !cross_site || path.starts_with("//") {
+            return Self::from(error);
+        }
+        let continue_to = match req.query_string() {
+            "" => path.to_owned(),
+            query => format!("{path}?{query}"),
+        };
+        Self {
+            heading: "One more step",
+            explanation: "You came here from another site, so your browser held back \
+                          this site's sign-in cookie. Continue to the page to use your link.",
+            continue_to: Some(continue_to),
+        }
+    }
 }
 
 impl From<TokenError> for TokenRejectedPage {
@@ -118,6 +146,7 @@ impl From<TokenError> for TokenRejectedPage {
         Self {
             heading,
             explanation,
+            continue_to: None,
         }
     }
 }
@@ -156,7 +185,10 @@ fn render_token_error<B>(
     };
     let mut page = HttpResponse::Unauthorized();
     page.insert_header((header::WWW_AUTHENTICATE, error.challenge()));
-    let page = html_page(page, &TokenRejectedPage::from(error));
+    let page = html_page(
+        page,
+        &TokenRejectedPage::for_request(error, response.request()),
+    );
     Ok(ErrorHandlerResponse::Response(
         response.into_response(page).map_into_right_body(),
     ))

@@ -203,3 +203,29 @@ async fn the_private_link_page_states_the_expiry_without_javascript() {
     );
     assert!(page.contains("href=\"/login\""), "a way to log in again");
 }
+
+#[tokio::test]
+async fn a_cross_site_arrival_without_the_cookie_is_offered_a_same_site_click() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/access"))
+        .header("Accept", BROWSER_ACCEPT)
+        .header("Sec-Fetch-Site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer realm="tokengate""#
+    );
+    let page = response.text().await.unwrap();
+    assert!(page.contains("<h1 id=\"title\">One more step</h1>"));
+    assert!(page.contains("<a id=\"continue\" class=\"button\" href=\"/access\">"));
+
+    let same_site = open_in_browser(&app, "/access", None).await;
+    let page = same_site.text().await.unwrap();
+    assert!(page.contains("No access token"));
+    assert!(!page.contains("id=\"continue\""));
+}

@@ -112,6 +112,12 @@ impl Server {
         format!("{}{path}", self.address)
     }
 
+    /// The same server under another site's name: `localhost` and
+    /// `127.0.0.1` are different sites to a browser.
+    pub fn other_site_url(&self, path: &str) -> String {
+        format!("{}{path}", self.address.replace("127.0.0.1", "localhost"))
+    }
+
     /// The address with credentials in it: how a test answers the Basic
     /// prompt, since headless Chromium shows no dialog to type into.
     pub fn url_with_credentials(&self, user: &str, password: &str, path: &str) -> String {

@@ -222,3 +222,45 @@ async fn without_javascript_the_pages_still_state_the_expiry() {
     assert_address_holds_no_token(&browser, "/access").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_private_link_opened_from_another_site_takes_one_more_click() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
+    let server = Server::start();
+    let browser = Browser::start(true).await;
+    browser
+        .goto(&server.url_with_credentials(USER, PASSWORD, "/login"))
+        .await;
+    let (_, token) = private_link(&browser).await;
+
+    // A page on another site links to the private link (a webmail, say).
+    browser.goto(&server.other_site_url("/healthz")).await;
+    let link = server.url(&format!("/access?token={token}"));
+    browser
+        .client
+        .execute("location.href = arguments[0];", vec![link.into()])
+        .await
+        .unwrap();
+
+    // The SameSite=Strict cookie is held back on the cross-site redirect...
+    browser
+        .wait_for_text("title", SOON, |text| text == "One more step")
+        .await;
+    assert_address_holds_no_token(&browser, "/access").await;
+    browser.screenshot("10-link-from-another-site").await;
+    // ...and sent with one click on our own page.
+    browser
+        .client
+        .find(Locator::Id("continue"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("title", SOON, |text| text == "Access granted")
+        .await;
+    assert_address_holds_no_token(&browser, "/access").await;
+    assert_eq!(browser.text_of("user").await, USER);
+    browser.close().await;
+}
