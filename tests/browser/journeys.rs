@@ -109,6 +109,15 @@ async fn a_person_logs_in_follows_the_link_and_sees_it_expire() {
     assert_eq!(again.attr("href").await.unwrap().as_deref(), Some("/login"));
     browser.screenshot("04-link-expired").await;
 
+    // "Log in again": the browser still holds the credentials, so a fresh link.
+    again.click().await.unwrap();
+    browser
+        .wait_for_text("title", SOON, |text| text == "Your private link")
+        .await;
+    let (_, fresh) = private_link(&browser).await;
+    assert_ne!(fresh, token);
+    assert!(token_exp(&fresh) > exp);
+
     assert!(!server.log().contains(&token), "the token reached the log");
     browser.close().await;
 }
