@@ -13,7 +13,7 @@ use crate::pages::{AccessGrantedPage, Expiry, html_page};
 /// How long the cookie outlives its token (plus leeway): long enough that a
 /// reload soon after expiry still says "expired" rather than "no token".
 /// An expired token is refused anyway, so this grants nothing.
-pub const EXPIRED_NOTICE_SECONDS: i64 = 60;
+const EXPIRED_NOTICE_SECONDS: i64 = 60;
 
 #[derive(Serialize)]
 struct AccessGranted<'a> {

@@ -189,11 +189,10 @@ async fn a_damaged_or_missing_link_says_which_and_leads_back_to_login() {
         .click()
         .await
         .unwrap();
+    // Back at the Basic challenge.
     let url = browser.client.current_url().await.unwrap();
-    assert!(
-        url.path() == "/login" || browser.status().await == 401,
-        "log in again went to {url}"
-    );
+    assert_eq!(url.path(), "/login", "{url}");
+    assert_eq!(browser.status().await, 401);
     browser.close().await;
 }
 
@@ -229,6 +228,10 @@ async fn without_javascript_the_pages_still_state_the_expiry() {
         .wait_for_text("title", SOON, |text| text == "Access granted")
         .await;
     assert_address_holds_no_token(&browser, "/access").await;
+    assert_eq!(
+        browser.text_of("expires-at").await,
+        expiry_text(token_exp(&token))
+    );
     browser.close().await;
 }
 
