@@ -5,3 +5,4 @@ mod health;
 mod helpers;
 mod login;
 mod logs;
+mod pages;
