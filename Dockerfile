@@ -8,6 +8,9 @@ WORKDIR /build
 # Dependencies get their own layer: built against stub sources, so a change
 # under src/ reuses it and recompiles only tokengate itself.
 COPY Cargo.toml Cargo.lock ./
+# Cargo.toml declares the benches, and cargo reads no manifest whose targets
+# are missing.
+COPY benches benches
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \

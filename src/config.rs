@@ -91,6 +91,8 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<String>,
     /// The replica's name in the `X-Instance-Id` header; the hostname when unset.
     pub instance_id: Option<String>,
+    /// Serve the unauthenticated `/bare` route for the load benchmark.
+    pub bare_route: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

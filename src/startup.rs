@@ -13,6 +13,7 @@ use anyhow::Context;
 use crate::auth::{Issuer, TokenSources, Verifier};
 use crate::config::Settings;
 use crate::credentials::{HashingPool, HtpasswdStore};
+use crate::pages;
 use crate::proxy::INSTANCE_ID_HEADER;
 use crate::routes::{self, Readiness};
 use crate::telemetry;
@@ -56,6 +57,7 @@ impl Application {
         log::info!("instance id: {instance_id}");
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
+        let bare_route = settings.server.bare_route;
 
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address)
@@ -72,6 +74,11 @@ impl Application {
                 .app_data(pool.clone())
                 .app_data(readiness_data.clone())
                 .configure(configure)
+                .configure(|cfg| {
+                    if bare_route {
+                        cfg.route("/bare", web::get().to(routes::bare));
+                    }
+                })
         })
         .workers(settings.workers())
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
@@ -115,7 +122,12 @@ impl Application {
 /// The routes, shared by the binary and anything embedding tokengate.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(routes::login))
-        .route("/access", web::get().to(routes::access))
+        .service(
+            web::resource("/access")
+                .wrap(pages::token_error_pages())
+                .route(web::get().to(routes::access)),
+        )
+        // Forward-auth answers plain 401s: the proxy, not a browser, reads them.
         .route("/auth/verify", web::route().to(routes::verify))
         .route("/healthz", web::get().to(routes::healthz))
         .route("/readyz", web::get().to(routes::readyz));

@@ -5,4 +5,5 @@ mod health;
 mod helpers;
 mod login;
 mod logs;
+mod pages;
 mod proxy;
