@@ -2,10 +2,12 @@
 
 mod access;
 mod health;
+mod jwks;
 mod login;
 
 pub use access::access;
 pub use health::{Readiness, healthz, readyz};
+pub use jwks::jwks;
 pub use login::login;
 
 use actix_web::HttpRequest;
