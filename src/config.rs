@@ -280,14 +280,45 @@ fn from_config_crate(error: config::ConfigError) -> ConfigError {
     let message = error.to_string();
     let key = match &error {
         config::ConfigError::Type { key: Some(key), .. } => key.clone(),
-        config::ConfigError::NotFound(key) => key.clone(),
-        _ => message
-            .split('`')
-            .nth(1)
-            .map(str::to_owned)
-            .unwrap_or_else(|| "config".to_owned()),
+        // The config crate spells a field of a list entry `jwt.keys[1]kid`.
+        config::ConfigError::NotFound(key) => dotted(key),
+        _ => {
+            let quoted = |after: &str| {
+                let rest = &message[message.find(after)? + after.len()..];
+                rest.split('`').next().map(str::to_owned)
+            };
+            let field = quoted("unknown field `").or_else(|| quoted("missing field `"));
+            match (quoted("for key `"), field) {
+                // Inside a list entry: `jwt.keys[1]` plus the field, `jwt.keys[1].pubkey`.
+                (Some(parent), Some(field)) => format!("{parent}.{field}"),
+                (_, Some(field)) => field,
+                (Some(parent), None) => parent,
+                (None, None) => message
+                    .split('`')
+                    .nth(1)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| "config".to_owned()),
+            }
+        }
     };
     ConfigError::new(key, message)
+}
+
+/// `jwt.keys[1]kid` → `jwt.keys[1].kid`.
+fn dotted(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']'
+            && chars
+                .peek()
+                .is_some_and(|next| next.is_alphanumeric() || *next == '_')
+        {
+            out.push('.');
+        }
+    }
+    out
 }
 
 impl Settings {

@@ -284,7 +284,8 @@ fn load_key(
         ),
         None => None,
     };
-    let decoding = match (from_public, from_private) {
+    let private_name = encoding.as_ref().map(|(_, name)| name.clone());
+    let (decoding, name) = match (from_public, from_private) {
         (Some((public, name)), Some(derived)) => {
             if !same_public_key(&public, &derived, algorithm) {
                 return Err(ConfigError::new(
@@ -292,10 +293,10 @@ fn load_key(
                     "does not match the key in private_key_file",
                 ));
             }
-            public
+            (public, name)
         }
-        (Some((public, _)), None) => public,
-        (None, Some(derived)) => derived,
+        (Some(public), None) => public,
+        (None, Some(derived)) => (derived, private_name.unwrap_or_default()),
         (None, None) => {
             return Err(ConfigError::new(
                 field("public_key_file"),
@@ -303,7 +304,7 @@ fn load_key(
             ));
         }
     };
-    check_public_key(&decoding, algorithm, &field("public_key_file"))?;
+    check_public_key(&decoding, algorithm, &name)?;
     Ok(Key {
         kid: kid.to_owned(),
         algorithm,

@@ -3,5 +3,7 @@ mod cli;
 mod config;
 mod health;
 mod helpers;
+mod keys;
 mod login;
 mod logs;
+mod reload;
