@@ -65,7 +65,12 @@ async fn an_invalid_reload_keeps_the_running_configuration_and_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let pair = generate_key_pair(dir.path(), "ec", "ES256");
     let entry = pair_entry("ec-1", "ES256", &pair);
-    write_keys_config(dir.path(), "ec-1", "ttl = \"42s\"", &[entry.clone()]);
+    write_keys_config(
+        dir.path(),
+        "ec-1",
+        "ttl = \"42s\"",
+        std::slice::from_ref(&entry),
+    );
     let (app, reloader) = spawn_app_from(dir.path(), &[]).await;
     let token = app.token().await;
 
@@ -184,7 +189,7 @@ async fn the_documented_rotation_procedure_never_fails_a_request() {
     let new_entry = pair_entry("2026-02", "EdDSA", &new);
     // A short lifetime, so the old key's tokens expire within the test.
     let ttl = "ttl = \"5s\"";
-    write_keys_config(dir.path(), "2026-01", ttl, &[old_entry.clone()]);
+    write_keys_config(dir.path(), "2026-01", ttl, std::slice::from_ref(&old_entry));
     let (app, reloader) = spawn_app_from(dir.path(), &[]).await;
     let client = ClientLoop::start(&app);
     client.make_progress().await;
