@@ -416,3 +416,45 @@ fn not_a_key(
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hmac(kid: &str) -> Key {
+        Key::hmac(
+            kid,
+            Algorithm::HS256,
+            &SecretString::from("0123456789abcdef0123456789abcdef"),
+        )
+    }
+
+    #[test]
+    fn a_token_without_kid_matches_only_a_lone_key() {
+        let lone = KeySet::single(hmac("a"));
+        assert_eq!(lone.find(None).map(Key::kid), Some("a"));
+        let two = KeySet {
+            keys: vec![hmac("a"), hmac("b")],
+            signing: 1,
+        };
+        assert!(two.find(None).is_none());
+        assert_eq!(two.find(Some("b")).map(Key::kid), Some("b"));
+        assert!(two.find(Some("c")).is_none());
+        assert_eq!(two.signing().kid(), "b");
+    }
+
+    #[test]
+    fn hmac_keys_are_never_published() {
+        assert!(KeySet::single(hmac("a")).jwks().keys.is_empty());
+    }
+
+    #[test]
+    fn only_the_supported_algorithms_parse() {
+        for name in ["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"] {
+            assert!(parse_algorithm(name, "k").is_ok(), "{name}");
+        }
+        for name in ["none", "PS256", "ES384", "RS512", "hs256", ""] {
+            assert_eq!(parse_algorithm(name, "k").unwrap_err().key, "k", "{name}");
+        }
+    }
+}

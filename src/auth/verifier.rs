@@ -1,4 +1,6 @@
 use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::HttpRequest;
@@ -8,7 +10,6 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Validation};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
 
 use super::{Key, KeySet, TOKEN_TYPE, TokenError, TokenSources};
 
@@ -23,6 +24,8 @@ pub const MAX_TOKEN_BYTES: usize = 4096;
 /// request is checked entirely against one set.
 pub struct Verifier {
     current: ArcSwap<Rules>,
+    /// Seconds; beside the rules since it only shapes the JWK Set's answer.
+    jwks_max_age: AtomicU64,
 }
 
 struct Rules {
@@ -30,7 +33,8 @@ struct Rules {
     /// One per key, in the same order: each pins its key's algorithm.
     validations: Vec<Validation>,
     sources: TokenSources,
-    jwks_max_age: Duration,
+    /// Built once: the public keys never change without a new `Rules`.
+    jwks: JwkSet,
 }
 
 /// The token sources in force, held for as long as this guard lives.
@@ -73,28 +77,26 @@ impl Verifier {
             .collect();
         Self {
             current: ArcSwap::from_pointee(Rules {
+                jwks: keys.jwks(),
                 keys,
                 validations,
                 sources,
-                jwks_max_age: Duration::ZERO,
             }),
+            jwks_max_age: AtomicU64::new(0),
         }
     }
 
     /// How long clients may cache the JWK Set (`Cache-Control: max-age`).
     pub fn with_jwks_max_age(self, max_age: Duration) -> Self {
-        let rules = Arc::into_inner(self.current.into_inner())
-            .expect("BUG: a verifier being built is not shared");
-        Self {
-            current: ArcSwap::from_pointee(Rules {
-                jwks_max_age: max_age,
-                ..rules
-            }),
-        }
+        self.jwks_max_age
+            .store(max_age.as_secs(), Ordering::Relaxed);
+        self
     }
 
     /// Swaps in another verifier's keys and rules; checks under way finish with the old ones.
     pub fn replace(&self, other: Verifier) {
+        self.jwks_max_age
+            .store(other.jwks_max_age.into_inner(), Ordering::Relaxed);
         self.current.store(other.current.into_inner());
     }
 
@@ -105,7 +107,8 @@ impl Verifier {
     /// The public keys (never an HMAC secret) and how long they may be cached.
     pub fn jwks(&self) -> (JwkSet, Duration) {
         let rules = self.current.load();
-        (rules.keys.jwks(), rules.jwks_max_age)
+        let max_age = Duration::from_secs(self.jwks_max_age.load(Ordering::Relaxed));
+        (rules.jwks.clone(), max_age)
     }
 
     /// The `kid`s of every key tokens are accepted from.
