@@ -112,6 +112,8 @@ pub struct ServerSettings {
     pub shutdown_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub drain_delay: Duration,
+    /// Serve the unauthenticated `/bare` route for the load benchmark.
+    pub bare_route: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

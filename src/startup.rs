@@ -48,6 +48,7 @@ impl Application {
             .ok();
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
+        let bare_route = settings.server.bare_route;
 
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address)
@@ -62,6 +63,11 @@ impl Application {
                 .app_data(pool.clone())
                 .app_data(readiness_data.clone())
                 .configure(configure)
+                .configure(|cfg| {
+                    if bare_route {
+                        cfg.route("/bare", web::get().to(routes::bare));
+                    }
+                })
         })
         .workers(settings.workers())
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())

@@ -1,11 +1,13 @@
 //! HTTP endpoints, one file per group.
 
 mod access;
+mod bare;
 mod health;
 mod jwks;
 mod login;
 
 pub use access::access;
+pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use jwks::jwks;
 pub use login::login;
