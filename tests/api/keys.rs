@@ -335,3 +335,35 @@ fn invalid_key_lists_are_refused_naming_the_key() {
         assert_config_refused(dir, key);
     }
 }
+
+#[test]
+fn key_secrets_are_masked_when_settings_are_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, "").unwrap();
+    write_keys_config(
+        dir.path(),
+        "a",
+        "",
+        &[hmac_entry("a", "HS256", HMAC_SECRET)],
+    );
+    let vars: HashMap<String, String> = [
+        (
+            "TOKENGATE__USERS__FILE".to_owned(),
+            users.display().to_string(),
+        ),
+        (
+            "TOKENGATE__JWT__SECRET".to_owned(),
+            crate::helpers::SECRET.to_owned(),
+        ),
+    ]
+    .into();
+    let settings = config::load(dir.path(), &vars).unwrap();
+    for printed in [
+        format!("{settings:?}"),
+        serde_json::to_string(&settings).unwrap(),
+    ] {
+        assert!(!printed.contains(HMAC_SECRET), "{printed}");
+        assert!(!printed.contains(crate::helpers::SECRET), "{printed}");
+    }
+}

@@ -188,7 +188,7 @@ async fn the_documented_rotation_procedure_never_fails_a_request() {
     let old_entry = pair_entry("2026-01", "ES256", &old);
     let new_entry = pair_entry("2026-02", "EdDSA", &new);
     // A short lifetime, so the old key's tokens expire within the test.
-    let ttl = "ttl = \"5s\"";
+    let ttl = "ttl = \"8s\"";
     write_keys_config(dir.path(), "2026-01", ttl, std::slice::from_ref(&old_entry));
     let (app, reloader) = spawn_app_from(dir.path(), &[]).await;
     let client = ClientLoop::start(&app);
