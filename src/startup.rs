@@ -8,7 +8,6 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::config::Settings;

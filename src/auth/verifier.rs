@@ -111,17 +111,6 @@ impl Verifier {
         (rules.jwks.clone(), max_age)
     }
 
-    /// The `kid`s of every key tokens are accepted from.
-    pub fn kids(&self) -> Vec<String> {
-        let rules = self.current.load();
-        rules
-            .keys
-            .keys()
-            .iter()
-            .map(|key| key.kid().to_owned())
-            .collect()
-    }
-
     /// Finds the request's token in the configured sources and verifies it.
     pub fn authenticate<C: DeserializeOwned>(&self, req: &HttpRequest) -> Result<C, TokenError> {
         let rules = self.current.load();
