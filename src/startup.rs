@@ -12,6 +12,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::config::Settings;
 use crate::credentials::HashingPool;
+use crate::pages;
 use crate::reload::{LiveState, Reloader};
 use crate::routes::{self, Readiness};
 use crate::telemetry;
@@ -128,7 +129,11 @@ impl Application {
 /// The routes, shared by the binary and anything embedding tokengate.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(routes::login))
-        .route("/access", web::get().to(routes::access))
+        .service(
+            web::resource("/access")
+                .wrap(pages::token_error_pages())
+                .route(web::get().to(routes::access)),
+        )
         .route("/healthz", web::get().to(routes::healthz))
         .route("/readyz", web::get().to(routes::readyz))
         .route("/.well-known/jwks.json", web::get().to(routes::jwks));

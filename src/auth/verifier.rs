@@ -33,6 +33,7 @@ struct Rules {
     /// One per key, in the same order: each pins its key's algorithm.
     validations: Vec<Validation>,
     sources: TokenSources,
+    leeway: Duration,
     /// Built once: the public keys never change without a new `Rules`.
     jwks: JwkSet,
 }
@@ -81,6 +82,7 @@ impl Verifier {
                 keys,
                 validations,
                 sources,
+                leeway,
             }),
             jwks_max_age: AtomicU64::new(0),
         }
@@ -116,6 +118,11 @@ impl Verifier {
         let rules = self.current.load();
         let token = rules.sources.find(req)?.ok_or(TokenError::Missing)?;
         rules.verify(&token)
+    }
+
+    /// The clock-skew allowance in force.
+    pub fn leeway(&self) -> Duration {
+        self.current.load().leeway
     }
 
     /// Verifies signature, algorithm, `typ` and claims, and returns the claims.

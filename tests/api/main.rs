@@ -6,4 +6,5 @@ mod helpers;
 mod keys;
 mod login;
 mod logs;
+mod pages;
 mod reload;
