@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod error;
 pub mod pages;
 pub mod proxy;
+pub mod reload;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -3,12 +3,14 @@
 mod access;
 mod bare;
 mod health;
+mod jwks;
 mod login;
 mod verify;
 
 pub use access::access;
 pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
+pub use jwks::jwks;
 pub use login::login;
 pub use verify::{EXPIRES_HEADER, USER_HEADER, verify};
 
