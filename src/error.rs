@@ -2,6 +2,8 @@
 //! with the extractor in [`crate::auth::TokenError`].
 
 use actix_web::http::{StatusCode, header};
+
+use crate::credentials::PoolError;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -16,6 +18,9 @@ pub enum LoginError {
     /// Missing, malformed or wrong credentials, or an unknown user: one answer for all.
     #[error("valid credentials are required")]
     InvalidCredentials { wants_json: bool },
+    /// The password-check queue is full: shed load rather than queue without bound.
+    #[error("too many logins are being checked; retry shortly")]
+    Busy,
     #[error("login failed: {0}")]
     Internal(String),
 }
@@ -30,6 +35,7 @@ impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {
             LoginError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
+            LoginError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -48,6 +54,14 @@ impl ResponseError for LoginError {
                     message: self.to_string(),
                 })
             }
+            LoginError::Busy => {
+                response
+                    .insert_header((header::RETRY_AFTER, "1"))
+                    .json(ErrorBody {
+                        error: "busy",
+                        message: self.to_string(),
+                    })
+            }
             LoginError::Internal(cause) => {
                 log::error!("login failed: {cause}");
                 response.json(ErrorBody {
@@ -55,6 +69,15 @@ impl ResponseError for LoginError {
                     message: "the login could not be completed".to_owned(),
                 })
             }
+        }
+    }
+}
+
+impl From<PoolError> for LoginError {
+    fn from(error: PoolError) -> Self {
+        match error {
+            PoolError::Busy => LoginError::Busy,
+            PoolError::Aborted => LoginError::Internal(error.to_string()),
         }
     }
 }

@@ -32,10 +32,7 @@ pub async fn login(
     };
     let username = credentials.user_id().to_owned();
     let password = credentials.password().unwrap_or_default().to_owned();
-    let verified = pool
-        .verify(username.clone(), password)
-        .await
-        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    let verified = pool.verify(username.clone(), password).await?;
     if !verified {
         return Err(rejected);
     }
