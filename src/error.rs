@@ -16,6 +16,12 @@ pub enum LoginError {
     /// Missing, malformed or wrong credentials, or an unknown user: one answer for all.
     #[error("valid credentials are required")]
     InvalidCredentials { wants_json: bool },
+    /// Too many attempts from this address or for this username.
+    #[error("too many login attempts; retry in {} s", retry_after.as_secs())]
+    Throttled {
+        retry_after: std::time::Duration,
+        wants_json: bool,
+    },
     #[error("login failed: {0}")]
     Internal(String),
 }
@@ -34,6 +40,7 @@ impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {
             LoginError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
+            LoginError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -52,6 +59,22 @@ impl ResponseError for LoginError {
                 } else {
                     let page = LoginFailedPage.render().unwrap_or_default();
                     response.content_type("text/html; charset=utf-8").body(page)
+                }
+            }
+            LoginError::Throttled {
+                retry_after,
+                wants_json,
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.as_secs().to_string()));
+                if *wants_json {
+                    response.json(ErrorBody {
+                        error: "too_many_requests",
+                        message: self.to_string(),
+                    })
+                } else {
+                    response
+                        .content_type("text/plain; charset=utf-8")
+                        .body(self.to_string())
                 }
             }
             LoginError::Internal(cause) => {

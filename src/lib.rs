@@ -6,6 +6,8 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod request_limits;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 
 use crate::auth::{Issuer, TokenSources, Verifier};
 use crate::config::Settings;
 use crate::credentials::{HashingPool, HtpasswdStore};
 use crate::routes::{self, Readiness};
-use crate::telemetry;
+use crate::throttle::LoginThrottle;
+use crate::{request_limits, telemetry};
 
 pub struct Application {
     port: u16,
@@ -49,6 +50,7 @@ impl Application {
             Arc::new(store),
             settings.hash_concurrency(),
         ));
+        let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
 
@@ -59,15 +61,20 @@ impl Application {
 
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(request_limits::enforce))
                 .wrap(telemetry::access_log())
                 .app_data(issuer.clone())
                 .app_data(verifier.clone())
                 .app_data(pool.clone())
+                .app_data(throttle.clone())
                 .app_data(readiness_data.clone())
                 .configure(configure)
         })
         .workers(settings.workers())
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        .client_request_timeout(settings.server.client_request_timeout)
+        .client_disconnect_timeout(settings.server.client_disconnect_timeout)
+        .max_connections(settings.server.max_connections)
         // Signals are handled in `run_until_stopped`, to drain before stopping.
         .disable_signals()
         .listen(listener)?
