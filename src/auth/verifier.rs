@@ -68,8 +68,8 @@ impl Verifier {
 
 /// RFC 7515 4.1.9: `typ` compares case-insensitively, `application/` optional.
 fn is_expected_type(typ: &str) -> bool {
-    let typ = match typ.get(..12) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+    let typ = match typ.split_at_checked(12) {
+        Some((prefix, rest)) if prefix.eq_ignore_ascii_case("application/") => rest,
         _ => typ,
     };
     typ.eq_ignore_ascii_case(TOKEN_TYPE)

@@ -3,5 +3,7 @@ mod cli;
 mod config;
 mod health;
 mod helpers;
+mod hostile_input;
 mod login;
 mod logs;
+mod throttle;
