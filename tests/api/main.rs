@@ -7,3 +7,4 @@ mod hostile_input;
 mod login;
 mod logs;
 mod throttle;
+mod token_properties;
