@@ -7,7 +7,7 @@ mod pool;
 
 pub use hashing::{PasswordHash, hash_password};
 pub use htpasswd::{HtpasswdError, HtpasswdStore};
-pub use pool::{HashingPool, PoolError};
+pub use pool::{HashingPool, PoolError, return_hash_memory_to_the_os};
 
 /// Checks a username and password. Implementations may block (password
 /// hashing is slow by design); callers run them through a [`HashingPool`].
