@@ -59,6 +59,10 @@ impl Verifier {
                     _ => TokenError::Invalid,
                 }
             })?;
+        // RFC 7515 4.1.11: tokengate understands no critical extension.
+        if data.header.crit.is_some() {
+            return Err(TokenError::Invalid);
+        }
         match data.header.typ.as_deref() {
             Some(typ) if is_expected_type(typ) => Ok(data.claims),
             _ => Err(TokenError::Invalid),

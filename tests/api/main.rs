@@ -6,5 +6,6 @@ mod helpers;
 mod hostile_input;
 mod login;
 mod logs;
+mod rfc8725;
 mod throttle;
 mod token_properties;
