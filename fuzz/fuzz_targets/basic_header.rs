@@ -5,10 +5,10 @@
 
 use std::sync::LazyLock;
 
+use actix_web::FromRequest;
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderValue;
 use actix_web::test::TestRequest;
-use actix_web::FromRequest;
 use actix_web_httpauth::extractors::basic::BasicAuth;
 use libfuzzer_sys::fuzz_target;
 use tokengate::config::LimitsSettings;
