@@ -95,6 +95,8 @@ pub struct ServerSettings {
     pub client_disconnect_timeout: Duration,
     /// Concurrent connections per worker.
     pub max_connections: usize,
+    /// Serve the unauthenticated `/bare` route for the load benchmark.
+    pub bare_route: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,9 +3,9 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
-use askama::Template;
 use serde::Serialize;
 
+use crate::pages::{LoginFailedPage, html_page};
 use crate::routes::security_headers;
 
 /// The Basic challenge that makes a browser show its login prompt.
@@ -32,10 +32,6 @@ struct ErrorBody<'a> {
     message: String,
 }
 
-#[derive(Template)]
-#[template(path = "login_failed.html")]
-struct LoginFailedPage;
-
 impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -51,15 +47,13 @@ impl ResponseError for LoginError {
         match self {
             LoginError::InvalidCredentials { wants_json } => {
                 response.insert_header((header::WWW_AUTHENTICATE, BASIC_CHALLENGE));
-                if *wants_json {
-                    response.json(ErrorBody {
-                        error: "invalid_credentials",
-                        message: self.to_string(),
-                    })
-                } else {
-                    let page = LoginFailedPage.render().unwrap_or_default();
-                    response.content_type("text/html; charset=utf-8").body(page)
+                if !*wants_json {
+                    return html_page(response, &LoginFailedPage);
                 }
+                response.json(ErrorBody {
+                    error: "invalid_credentials",
+                    message: self.to_string(),
+                })
             }
             LoginError::Throttled {
                 retry_after,

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod pages;
 pub mod request_limits;
 pub mod routes;
 pub mod startup;

@@ -12,6 +12,7 @@ use anyhow::Context;
 use crate::auth::{Issuer, TokenSources, Verifier};
 use crate::config::Settings;
 use crate::credentials::{HashingPool, HtpasswdStore};
+use crate::pages;
 use crate::routes::{self, Readiness};
 use crate::throttle::LoginThrottle;
 use crate::{request_limits, telemetry};
@@ -53,6 +54,7 @@ impl Application {
         let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
+        let bare_route = settings.server.bare_route;
 
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address)
@@ -69,6 +71,11 @@ impl Application {
                 .app_data(throttle.clone())
                 .app_data(readiness_data.clone())
                 .configure(configure)
+                .configure(|cfg| {
+                    if bare_route {
+                        cfg.route("/bare", web::get().to(routes::bare));
+                    }
+                })
         })
         .workers(settings.workers())
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
@@ -115,7 +122,11 @@ impl Application {
 /// The routes, shared by the binary and anything embedding tokengate.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(routes::login))
-        .route("/access", web::get().to(routes::access))
+        .service(
+            web::resource("/access")
+                .wrap(pages::token_error_pages())
+                .route(web::get().to(routes::access)),
+        )
         .route("/healthz", web::get().to(routes::healthz))
         .route("/readyz", web::get().to(routes::readyz));
 }

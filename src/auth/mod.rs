@@ -12,7 +12,7 @@ pub use claims::Claims;
 pub use error::TokenError;
 pub use extractor::Authenticated;
 pub use issuer::{IssuedToken, Issuer};
-pub use sources::TokenSources;
+pub use sources::{QUERY_PARAMETER, TokenSources};
 pub use verifier::Verifier;
 
 /// The `typ` header tokengate mints and requires (RFC 8725 3.11, RFC 9068).

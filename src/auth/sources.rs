@@ -29,11 +29,23 @@ impl TokenSources {
         &self.cookie_name
     }
 
+    pub fn includes(&self, source: TokenSource) -> bool {
+        self.order.contains(&source)
+    }
+
     /// The first token found in the configured sources. A source that is
     /// present but malformed (a broken `Authorization: Bearer`) is an error
     /// rather than a reason to look further.
     pub fn find<'r>(&self, req: &'r HttpRequest) -> Result<Option<Cow<'r, str>>, TokenError> {
-        for source in &self.order {
+        Ok(self.locate(req)?.map(|(_, token)| token))
+    }
+
+    /// Like [`find`](Self::find), also saying which source the token came from.
+    pub fn locate<'r>(
+        &self,
+        req: &'r HttpRequest,
+    ) -> Result<Option<(TokenSource, Cow<'r, str>)>, TokenError> {
+        for &source in &self.order {
             let found = match source {
                 TokenSource::Query => from_query(req.query_string()),
                 TokenSource::Bearer => from_bearer(req)?,
@@ -41,8 +53,8 @@ impl TokenSources {
                     .cookie(&self.cookie_name)
                     .map(|cookie| Cow::Owned(cookie.value().to_owned())),
             };
-            if found.is_some() {
-                return Ok(found);
+            if let Some(token) = found {
+                return Ok(Some((source, token)));
             }
         }
         Ok(None)

@@ -47,6 +47,10 @@ impl Verifier {
         &self.sources
     }
 
+    pub fn leeway(&self) -> Duration {
+        Duration::from_secs(self.validation.leeway)
+    }
+
     /// Verifies signature, algorithm, `typ` and claims, and returns the claims.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {

@@ -1,9 +1,19 @@
-use actix_web::HttpResponse;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::auth::{Authenticated, Claims};
+use super::{prefers_html, request_is_https, security_headers};
+use crate::auth::{Authenticated, Claims, QUERY_PARAMETER, Verifier};
+use crate::config::TokenSource;
+use crate::pages::{AccessGrantedPage, Expiry, html_page};
+
+/// How long the cookie outlives its token (plus leeway): long enough that a
+/// reload soon after expiry still says "expired" rather than "no token".
+/// An expired token is refused anyway, so this grants nothing.
+const EXPIRED_NOTICE_SECONDS: i64 = 60;
 
 #[derive(Serialize)]
 struct AccessGranted<'a> {
@@ -13,14 +23,76 @@ struct AccessGranted<'a> {
 }
 
 /// A protected endpoint: the extractor has already checked the token.
-pub async fn access(Authenticated(claims): Authenticated<Claims>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(AccessGranted {
-            message: "valid jwt token",
-            user: &claims.sub,
-            expires_at: rfc3339(claims.exp),
-        })
+/// Browsers get a page; a browser that arrived by the private link is first
+/// sent back here without the token in the address.
+pub async fn access(
+    req: HttpRequest,
+    Authenticated(claims): Authenticated<Claims>,
+    verifier: web::Data<Verifier>,
+) -> HttpResponse {
+    if !prefers_html(&req) {
+        return HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(AccessGranted {
+                message: "valid jwt token",
+                user: &claims.sub,
+                expires_at: rfc3339(claims.exp),
+            });
+    }
+    if let Some(redirect) = move_token_to_cookie(&req, &verifier, claims.exp) {
+        return redirect;
+    }
+    let page = AccessGrantedPage {
+        user: &claims.sub,
+        expiry: Expiry::at(claims.exp),
+    };
+    html_page(HttpResponse::Ok(), &page)
+}
+
+/// 303 to the same address without `token`, with the (already verified)
+/// token moved into an HttpOnly cookie, so it stays out of history,
+/// bookmarks and the next page's Referer. `None` when the token did not come
+/// from the query, or cookies are not a configured source.
+fn move_token_to_cookie(req: &HttpRequest, verifier: &Verifier, exp: i64) -> Option<HttpResponse> {
+    let sources = verifier.sources();
+    if !sources.includes(TokenSource::Cookie) {
+        return None;
+    }
+    let Ok(Some((TokenSource::Query, token))) = sources.locate(req) else {
+        return None;
+    };
+    let until = exp + verifier.leeway().as_secs() as i64 + EXPIRED_NOTICE_SECONDS;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let cookie = Cookie::build(sources.cookie_name().to_owned(), token.into_owned())
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .secure(request_is_https(req))
+        .max_age(time::Duration::seconds((until - now).max(0)))
+        .expires(OffsetDateTime::from_unix_timestamp(until).ok()?)
+        .finish();
+    let mut response = HttpResponse::SeeOther();
+    security_headers(&mut response);
+    Some(
+        response
+            .insert_header((header::LOCATION, without_token(req)))
+            .cookie(cookie)
+            .finish(),
+    )
+}
+
+/// The request's path and query, less the token parameter.
+fn without_token(req: &HttpRequest) -> String {
+    let rest: Vec<_> = form_urlencoded::parse(req.query_string().as_bytes())
+        .filter(|(name, _)| name != QUERY_PARAMETER)
+        .collect();
+    if rest.is_empty() {
+        return req.path().to_owned();
+    }
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(rest)
+        .finish();
+    format!("{}?{query}", req.path())
 }
 
 pub(crate) fn rfc3339(unix_seconds: i64) -> String {

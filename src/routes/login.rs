@@ -1,23 +1,13 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_httpauth::extractors::basic::BasicAuth;
-use askama::Template;
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 
 use super::{prefers_json, security_headers};
 use crate::auth::Issuer;
 use crate::credentials::HashingPool;
 use crate::error::LoginError;
+use crate::pages::{Expiry, PrivateLinkPage, html_page};
 use crate::throttle::{LoginThrottle, client_ip};
-
-#[derive(Template)]
-#[template(path = "private_link.html")]
-struct PrivateLinkPage<'a> {
-    user: &'a str,
-    link: String,
-    expires_at: String,
-    expires_in: u64,
-}
 
 /// OAuth 2 token-response shape (RFC 6749 5.1).
 #[derive(Serialize)]
@@ -62,27 +52,21 @@ pub async fn login(
     let issued = issuer
         .mint(&username)
         .map_err(|e| LoginError::Internal(e.to_string()))?;
-    let mut response = HttpResponse::Ok();
-    security_headers(&mut response);
     if wants_json {
+        let mut response = HttpResponse::Ok();
+        security_headers(&mut response);
         return Ok(response.json(TokenResponse {
             access_token: issued.token,
             token_type: "Bearer",
             expires_in: issued.expires_in,
         }));
     }
+    // Host-relative, so the link works behind any proxy or load balancer.
+    let link = format!("/access?token={}", issued.token);
     let page = PrivateLinkPage {
         user: &username,
-        // Host-relative, so the link works behind any proxy or load balancer.
-        link: format!("/access?token={}", issued.token),
-        expires_at: issued
-            .expires_at
-            .format(&Rfc3339)
-            .map_err(|e| LoginError::Internal(e.to_string()))?,
-        expires_in: issued.expires_in,
+        link: &link,
+        expiry: Expiry::at(issued.expires_at.unix_timestamp()),
     };
-    let html = page
-        .render()
-        .map_err(|e| LoginError::Internal(e.to_string()))?;
-    Ok(response.content_type("text/html; charset=utf-8").body(html))
+    Ok(html_page(HttpResponse::Ok(), &page))
 }

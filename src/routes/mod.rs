@@ -1,10 +1,12 @@
 //! HTTP endpoints, one file per group.
 
 mod access;
+mod bare;
 mod health;
 mod login;
 
 pub use access::access;
+pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use login::login;
 
@@ -18,24 +20,45 @@ pub fn security_headers(response: &mut HttpResponseBuilder) {
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("Referrer-Policy", "no-referrer"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            crate::pages::CONTENT_SECURITY_POLICY.as_str(),
         ));
+}
+
+/// Whether the request reached us over HTTPS. Decided from our own listener
+/// only: `X-Forwarded-Proto` is believed only from a trusted proxy, which is
+/// wired in here, in one place.
+pub fn request_is_https(req: &HttpRequest) -> bool {
+    req.app_config().secure()
 }
 
 /// True when the client ranks JSON above HTML in its `Accept` header.
 pub fn prefers_json(req: &HttpRequest) -> bool {
-    let Ok(accept) = header::Accept::parse(req) else {
-        return false;
-    };
-    accept
+    preferred_of_json_and_html(req) == Some(Preferred::Json)
+}
+
+/// True when the client names HTML and ranks it above JSON: a browser.
+/// No `Accept`, or `*/*` (curl), is not a browser.
+pub fn prefers_html(req: &HttpRequest) -> bool {
+    preferred_of_json_and_html(req) == Some(Preferred::Html)
+}
+
+#[derive(PartialEq)]
+enum Preferred {
+    Json,
+    Html,
+}
+
+fn preferred_of_json_and_html(req: &HttpRequest) -> Option<Preferred> {
+    header::Accept::parse(req)
+        .ok()?
         .ranked()
         .into_iter()
         .find_map(|mime| match (mime.type_(), mime.subtype()) {
-            (mime::APPLICATION, mime::JSON) => Some(true),
-            (mime::TEXT, mime::HTML) => Some(false),
+            (mime::APPLICATION, mime::JSON) => Some(Preferred::Json),
+            (mime::TEXT, mime::HTML) => Some(Preferred::Html),
             _ => None,
         })
-        .unwrap_or(false)
 }

@@ -43,3 +43,11 @@ async fn sigterm_turns_readiness_to_503_then_exits_cleanly() {
     let status = binary.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn the_bare_benchmark_route_exists_only_when_enabled() {
+    let default = spawn_app().await;
+    assert_eq!(default.get("/bare").await.status(), StatusCode::NOT_FOUND);
+    let bench = crate::helpers::spawn_app_with(&[("TOKENGATE__SERVER__BARE_ROUTE", "true")]).await;
+    assert_eq!(bench.get("/bare").await.status(), StatusCode::OK);
+}

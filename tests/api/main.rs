@@ -6,6 +6,7 @@ mod helpers;
 mod hostile_input;
 mod login;
 mod logs;
+mod pages;
 mod rfc8725;
 mod throttle;
 mod token_properties;

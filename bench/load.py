@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Load benchmark: starts the release build and measures, in one run on this
+machine, the bare route (the ceiling), /access with valid and invalid tokens,
+/auth/verify when present, /login, and /access during a login flood; plus
+idle and peak RSS and the time from process start to the first /healthz 200.
+
+Prints a Markdown table and writes BENCHMARKS.md. Installs wrk (Debian) if
+missing. Usage: bench/load.py [--duration 10] [--connections 32] [--no-write]
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARY = ROOT / "target" / "release" / "tokengate"
+PORT = 22080
+USER, PASSWORD = "bench", "bench-password"
+SECRET = "bench-secret-0123456789abcdef0123456789"
+
+
+def sh(*args, **kwargs):
+    return subprocess.run(args, check=True, text=True, capture_output=True, **kwargs).stdout
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    print("installing wrk from Debian's packages", file=sys.stderr)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
+                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def rss_kib(pid, field="VmRSS"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not found")
+
+
+def healthz_ok():
+    try:
+        with socket.create_connection(("127.0.0.1", PORT), timeout=0.05) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return s.recv(16).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+class Server:
+    def __init__(self, workdir):
+        users = workdir / "users"
+        line = sh(str(BINARY), "hash-password", "--user", USER, input=PASSWORD + "\n")
+        users.write_text(line)
+        env = {
+            **os.environ,
+            "RUST_LOG": "warn",
+            "TOKENGATE__SERVER__PORT": str(PORT),
+            "TOKENGATE__SERVER__BARE_ROUTE": "true",
+            "TOKENGATE__JWT__SECRET": SECRET,
+            "TOKENGATE__JWT__TTL": "1h",
+            "TOKENGATE__USERS__FILE": str(users),
+        }
+        started = time.perf_counter()
+        self.process = subprocess.Popen([str(BINARY)], cwd=ROOT, env=env)
+        while not healthz_ok():
+            if self.process.poll() is not None:
+                raise RuntimeError("tokengate exited during start-up")
+            if time.perf_counter() - started > 10:
+                raise RuntimeError("tokengate not ready after 10 s")
+        self.ready_ms = (time.perf_counter() - started) * 1000
+        time.sleep(1)
+        self.idle_rss_kib = rss_kib(self.process.pid)
+
+    def stop(self):
+        peak = rss_kib(self.process.pid, "VmHWM")
+        self.process.terminate()
+        self.process.wait(timeout=40)
+        return peak
+
+
+def url(path):
+    return f"http://127.0.0.1:{PORT}{path}"
+
+
+def login_token():
+    request = urllib.request.Request(url("/login"), headers={
+        "Authorization": basic_header(),
+        "Accept": "application/json",
+    })
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)["access_token"]
+
+
+def basic_header():
+    return "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+def path_exists(path):
+    try:
+        urllib.request.urlopen(url(path))
+        return True
+    except urllib.error.HTTPError as error:
+        return error.code != 404
+
+
+LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(path, headers=(), connections=32, duration=10, threads=1, timeout="10s"):
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+            f"--timeout={timeout}"]
+    for header in headers:
+        args += ["-H", header]
+    out = sh(*args, url(path))
+    latency = {p: float(v) * UNIT[u] for p, v, u in LATENCY.findall(out)}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency.get("50"),
+        "p99": latency.get("99"),
+        "requests": requests,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+    }
+
+
+def errors(result, expect_success=True):
+    unexpected = result["non2xx"] if expect_success else result["requests"] - result["non2xx"]
+    return unexpected + result["socket_errors"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    ensure_wrk()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    cores = os.cpu_count()
+    d, c = args.duration, args.connections
+
+    with tempfile.TemporaryDirectory() as workdir:
+        server = Server(Path(workdir))
+        try:
+            token = login_token()
+            bearer = f"Authorization: Bearer {token}"
+            forged = f"Authorization: Bearer {token[:-2]}xx"
+            rows = {}
+            wrk("/bare", connections=c, duration=2)  # warm-up
+            rows["bare route (no auth)"] = (wrk("/bare", connections=c, duration=d), True)
+            rows["/access valid token"] = (wrk("/access", [bearer], connections=c, duration=d), True)
+            rows["/access invalid token"] = (wrk("/access", [forged], connections=c, duration=d), False)
+            if path_exists("/auth/verify"):
+                rows["/auth/verify valid token"] = (
+                    wrk("/auth/verify", [bearer], connections=c, duration=d), True)
+            login_headers = [f"Authorization: {basic_header()}", "Accept: application/json"]
+            rows["/login"] = (wrk("/login", login_headers, connections=cores * 2, duration=d), True)
+
+            # /access while 64 connections flood /login.
+            flood = subprocess.Popen(
+                ["wrk", "-t1", "-c64", f"-d{d + 4}s", "--latency", "--timeout=30s",
+                 *sum((["-H", h] for h in login_headers), []), url("/login")],
+                stdout=subprocess.PIPE, text=True)
+            time.sleep(2)
+            rows["/access during login flood"] = (
+                wrk("/access", [bearer], connections=c, duration=d), True)
+            flood_out = flood.communicate()[0]
+            flood_errors = re.search(r"Socket errors: .*", flood_out)
+            flood_non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", flood_out)
+        finally:
+            peak_rss_kib = server.stop()
+
+    verify_ms = password_verify_ms()
+    table = render(rows, server, peak_rss_kib, verify_ms, cores, d, c,
+                   flood_errors.group(0) if flood_errors else "none",
+                   int(flood_non2xx.group(1)) if flood_non2xx else 0)
+    print(table)
+    if not args.no_write:
+        write_benchmarks(table)
+
+
+def password_verify_ms():
+    """One argon2id verification at the parameters tokengate writes, from criterion's estimate."""
+    estimate = ROOT / "target/criterion/password_verify/argon2id_default/new/estimates.json"
+    if not estimate.exists():
+        subprocess.run(["cargo", "bench", "--bench", "passwords", "--", "argon2id_default"],
+                       cwd=ROOT, check=True, capture_output=True)
+    return json.loads(estimate.read_text())["mean"]["point_estimate"] / 1e6
+
+
+def render(rows, server, peak_rss_kib, verify_ms, cores, d, c, flood_errors, flood_non2xx):
+    bare = rows["bare route (no auth)"][0]
+    valid = rows["/access valid token"][0]
+    invalid = rows["/access invalid token"][0]
+    login = rows["/login"][0]
+    flood = rows["/access during login flood"][0]
+    lines = [
+        "| scenario | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, (r, expect_success) in rows.items():
+        lines.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                     f"{errors(r, expect_success)} |")
+    login_target = 0.8 * cores / (verify_ms / 1000)
+    checks = [
+        ("/access valid ÷ bare route req/s", valid["rps"] / bare["rps"], "≥ 0.9"),
+        ("/access invalid ÷ valid req/s", invalid["rps"] / valid["rps"], "≥ 1.0"),
+        ("/access p99 during flood ÷ p99 without", flood["p99"] / valid["p99"], "≤ 3"),
+        (f"/login req/s ÷ (cores ÷ {verify_ms:.1f} ms verify)", login["rps"] / (login_target / 0.8),
+         "≥ 0.8"),
+    ]
+    lines += ["", "| ratio | value | target |", "|---|---:|---|"]
+    lines += [f"| {name} | {value:.2f} | {target} |" for name, value, target in checks]
+    lines += [
+        "",
+        "| resource | value | target |",
+        "|---|---:|---|",
+        f"| idle RSS | {server.idle_rss_kib / 1024:.1f} MB | ≤ 15 MB |",
+        f"| peak RSS | {peak_rss_kib / 1024:.1f} MB | |",
+        f"| start to first /healthz 200 | {server.ready_ms:.0f} ms | ≤ 100 ms |",
+        "",
+        f"Login flood (64 connections on /login beside the /access run): "
+        f"non-2xx {flood_non2xx}, socket errors: {flood_errors}.",
+        f"wrk: 1 thread, {c} connections, {d} s per scenario (/login: {cores * 2} connections); "
+        f"one password verification (argon2id, default parameters): {verify_ms:.1f} ms.",
+    ]
+    return "\n".join(lines)
+
+
+def write_benchmarks(table):
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else ""
+    marker_start, marker_end = "<!-- load:start -->", "<!-- load:end -->"
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    block = "\n".join([
+        marker_start,
+        f"Run on {datetime.date.today().isoformat()}: {os.cpu_count()} cores ({cpu}), "
+        f"{platform.system()} {platform.release()}, wrk on the same machine. "
+        f"Command: `bench/load.py`.",
+        "",
+        table,
+        marker_end,
+    ])
+    if marker_start in text:
+        text = re.sub(re.escape(marker_start) + ".*?" + re.escape(marker_end), lambda _: block,
+                      text, flags=re.S)
+    else:
+        text += ("\n" if text else "") + block + "\n"
+    path.write_text(text)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+//! The HTML pages browsers see: compiled askama templates (templates/), their
+//! one inline style sheet and one inline script, and the Content-Security-Policy
+//! that admits exactly those two by hash.
+
+use std::sync::LazyLock;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use askama::Template;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+use crate::auth::TokenError;
+use crate::routes::{prefers_html, security_headers};
+
+/// The style sheet every page inlines.
+pub const STYLE: &str = include_str!("../templates/style.css");
+/// The countdown script; the pages still state the expiry without it.
+pub const COUNTDOWN: &str = include_str!("../templates/countdown.js");
+
+/// No `'unsafe-inline'`: the inline style and script run because their
+/// hashes are listed, and nothing else can.
+pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "default-src 'none'; script-src '{}'; style-src '{}'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        csp_hash(COUNTDOWN),
+        csp_hash(STYLE),
+    )
+});
+
+/// A CSP source expression for an inline element with exactly this text.
+fn csp_hash(source: &str) -> String {
+    let digest = Sha256::digest(source.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// When a token stops working, in the forms the pages show.
+pub struct Expiry {
+    /// For `<time datetime>`.
+    pub rfc3339: String,
+    /// The exact time in words, for readers without JavaScript.
+    pub text: String,
+    /// The countdown's start, counted by the server's clock.
+    pub seconds_left: i64,
+}
+
+impl Expiry {
+    pub fn at(exp: i64) -> Self {
+        let at = OffsetDateTime::from_unix_timestamp(exp).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        Self {
+            rfc3339: at.format(&Rfc3339).unwrap_or_default(),
+            text: at
+                .format(format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+                ))
+                .unwrap_or_default(),
+            seconds_left: (exp - now).max(0),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "private_link.html")]
+pub struct PrivateLinkPage<'a> {
+    pub user: &'a str,
+    pub link: &'a str,
+    pub expiry: Expiry,
+}
+
+#[derive(Template)]
+#[template(path = "access_granted.html")]
+pub struct AccessGrantedPage<'a> {
+    pub user: &'a str,
+    pub expiry: Expiry,
+}
+
+#[derive(Template)]
+#[template(path = "login_failed.html")]
+pub struct LoginFailedPage;
+
+#[derive(Template)]
+#[template(path = "token_rejected.html")]
+pub struct TokenRejectedPage {
+    heading: &'static str,
+    explanation: &'static str,
+    /// Where a same-site click will carry the held-back cookie.
+    continue_to: Option<String>,
+}
+
+impl TokenRejectedPage {
+    /// A private link opened from another site's page is 303'd here as part
+    /// of a cross-site navigation, so the browser holds the `SameSite=Strict`
+    /// cookie back. One click on our own page sends it.
+    fn for_request(error: TokenError, req: &HttpRequest) -> Self {
+        let cross_site = req
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|site| site == "cross-site");
+        let path = req.path();
+        if error != TokenError::Missing || !cross_site || path.starts_with("//") {
+            return Self::from(error);
+        }
+        let continue_to = match req.query_string() {
+            "" => path.to_owned(),
+            query => format!("{path}?{query}"),
+        };
+        Self {
+            heading: "One more step",
+            explanation: "You came here from another site, so your browser held back \
+                          this site's sign-in cookie. Continue to the page to use your link.",
+            continue_to: Some(continue_to),
+        }
+    }
+}
+
+impl From<TokenError> for TokenRejectedPage {
+    fn from(error: TokenError) -> Self {
+        let (heading, explanation) = match error {
+            TokenError::Missing => (
+                "No access token",
+                "This page needs a private link, and none came with this request. \
+                 If you had one, it may have expired. Log in to get a new one.",
+            ),
+            TokenError::Expired => (
+                "This link has expired",
+                "Private links work for a short time only, and this one's time is up. \
+                 Log in again for a fresh one.",
+            ),
+            TokenError::Invalid => (
+                "This link is not valid",
+                "The token in this link is damaged or was not issued by this server. \
+                 Log in again for a fresh one.",
+            ),
+        };
+        Self {
+            heading,
+            explanation,
+            continue_to: None,
+        }
+    }
+}
+
+/// Renders `page` into `response`, with the security headers every page gets.
+pub fn html_page(mut response: HttpResponseBuilder, page: &impl Template) -> HttpResponse {
+    security_headers(&mut response);
+    match page.render() {
+        Ok(body) => response.content_type("text/html; charset=utf-8").body(body),
+        Err(error) => {
+            log::error!("a page failed to render: {error}");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// Middleware for routes guarded by [`Authenticated`](crate::auth::Authenticated):
+/// a browser gets the token's 401 as a page saying what was wrong, still a
+/// 401 with the same Bearer challenge; API clients keep the JSON body.
+pub fn token_error_pages<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().handler(StatusCode::UNAUTHORIZED, render_token_error)
+}
+
+fn render_token_error<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let error = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<TokenError>())
+        .copied();
+    let Some(error) = error.filter(|_| prefers_html(response.request())) else {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    };
+    let mut page = HttpResponse::Unauthorized();
+    page.insert_header((header::WWW_AUTHENTICATE, error.challenge()));
+    let page = html_page(
+        page,
+        &TokenRejectedPage::for_request(error, response.request()),
+    );
+    Ok(ErrorHandlerResponse::Response(
+        response.into_response(page).map_into_right_body(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_admits_the_inline_assets_by_hash_only() {
+        let policy = CONTENT_SECURITY_POLICY.as_str();
+        assert!(policy.contains(&csp_hash(COUNTDOWN)), "{policy}");
+        assert!(policy.contains(&csp_hash(STYLE)), "{policy}");
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    }
+
+    #[test]
+    fn pages_inline_exactly_the_hashed_text() {
+        let page = PrivateLinkPage {
+            user: "u",
+            link: "/access?token=t",
+            expiry: Expiry::at(0),
+        }
+        .render()
+        .unwrap();
+        assert!(page.contains(&format!("<script>{COUNTDOWN}</script>")));
+        assert!(page.contains(&format!("<style>{STYLE}</style>")));
+    }
+
+    #[test]
+    fn the_expiry_is_stated_in_text() {
+        let expiry = Expiry::at(1_795_559_319);
+        assert_eq!(expiry.rfc3339, "2026-11-24T22:28:39Z");
+        assert_eq!(expiry.text, "2026-11-24 22:28:39 UTC");
+    }
+}
