@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 /// The compiled-in base layer: the binary runs even where `config/` is absent.
@@ -28,6 +28,7 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
 const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,6 +71,33 @@ pub struct Settings {
     /// Which environment file was layered in; set by [`load`], not by files.
     #[serde(skip_deserializing, default = "default_environment")]
     pub environment: Environment,
+    /// Where [`load`] read these settings from, so a reload reads them the same way.
+    #[serde(skip)]
+    pub source: Option<ConfigSource>,
+}
+
+/// A config dir and the variables standing in for the environment: what
+/// [`load`] needs to read the settings again.
+#[derive(Clone)]
+pub struct ConfigSource {
+    pub dir: PathBuf,
+    pub vars: HashMap<String, String>,
+}
+
+impl ConfigSource {
+    pub fn load(&self) -> Result<Settings, ConfigError> {
+        load(&self.dir, &self.vars)
+    }
+}
+
+// The variables may hold secrets (TOKENGATE__JWT__SECRET): never print them.
+impl fmt::Debug for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigSource")
+            .field("dir", &self.dir)
+            .field("vars", &format_args!("[{} variables]", self.vars.len()))
+            .finish()
+    }
 }
 
 fn default_environment() -> Environment {
@@ -114,6 +142,37 @@ pub struct JwtSettings {
     pub audience: String,
     pub sources: Vec<TokenSource>,
     pub cookie_name: String,
+    /// Signing and verification keys; when empty, the single-secret form
+    /// (`secret`/`secret_file` and `algorithm`) is the one key.
+    #[serde(default)]
+    pub keys: Vec<KeySettings>,
+    /// The `kid` of the key in `keys` that signs; the others verify only.
+    #[serde(default)]
+    pub signing_key: Option<String>,
+    /// How long clients may cache `/.well-known/jwks.json`.
+    #[serde(with = "humantime_serde")]
+    pub jwks_max_age: Duration,
+}
+
+/// One entry of `[[jwt.keys]]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub kid: String,
+    /// HS256, HS384, HS512, RS256, ES256 or EdDSA.
+    pub algorithm: String,
+    /// HMAC only.
+    #[serde(default, serialize_with = "mask_secret")]
+    pub secret: Option<SecretString>,
+    /// HMAC only.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Asymmetric only; PKCS#8 PEM (RSA also PKCS#1). Absent for verify-only keys.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// Asymmetric only; SPKI PEM. Derived from the private key when absent.
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
 }
 
 /// Login throttling (see [`crate::throttle`]); a rate of 0 turns a limiter off.
@@ -227,6 +286,15 @@ pub fn load(config_dir: &Path, vars: &HashMap<String, String>) -> Result<Setting
     let mut settings: Settings = layered.try_deserialize().map_err(from_config_crate)?;
     settings.environment = environment;
     settings.validate()?;
+    settings.source = Some(ConfigSource {
+        dir: config_dir.to_owned(),
+        // Only what `load` reads, so no unrelated secret is kept around.
+        vars: vars
+            .iter()
+            .filter(|(name, _)| name.starts_with("TOKENGATE"))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+    });
     Ok(settings)
 }
 
@@ -235,14 +303,45 @@ fn from_config_crate(error: config::ConfigError) -> ConfigError {
     let message = error.to_string();
     let key = match &error {
         config::ConfigError::Type { key: Some(key), .. } => key.clone(),
-        config::ConfigError::NotFound(key) => key.clone(),
-        _ => message
-            .split('`')
-            .nth(1)
-            .map(str::to_owned)
-            .unwrap_or_else(|| "config".to_owned()),
+        // The config crate spells a field of a list entry `jwt.keys[1]kid`.
+        config::ConfigError::NotFound(key) => dotted(key),
+        _ => {
+            let quoted = |after: &str| {
+                let rest = &message[message.find(after)? + after.len()..];
+                rest.split('`').next().map(str::to_owned)
+            };
+            let field = quoted("unknown field `").or_else(|| quoted("missing field `"));
+            match (quoted("for key `"), field) {
+                // Inside a list entry: `jwt.keys[1]` plus the field, `jwt.keys[1].pubkey`.
+                (Some(parent), Some(field)) => format!("{parent}.{field}"),
+                (_, Some(field)) => field,
+                (Some(parent), None) => parent,
+                (None, None) => message
+                    .split('`')
+                    .nth(1)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| "config".to_owned()),
+            }
+        }
     };
     ConfigError::new(key, message)
+}
+
+/// `jwt.keys[1]kid` → `jwt.keys[1].kid`.
+fn dotted(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']'
+            && chars
+                .peek()
+                .is_some_and(|next| next.is_alphanumeric() || *next == '_')
+        {
+            out.push('.');
+        }
+    }
+    out
 }
 
 impl Settings {
@@ -267,7 +366,6 @@ impl Settings {
                 ),
             ));
         }
-        self.algorithm()?;
         self.validate_server_limits()?;
         for (key, value) in [
             ("jwt.issuer", &jwt.issuer),
@@ -285,32 +383,28 @@ impl Settings {
                 "must name at least one source",
             ));
         }
-        let secret = self.jwt_secret()?;
-        if secret.expose_secret().len() < MIN_HMAC_SECRET_BYTES {
+        if jwt.jwks_max_age > MAX_JWKS_MAX_AGE {
             return Err(ConfigError::new(
-                self.secret_key_name(),
-                format!("must be at least {MIN_HMAC_SECRET_BYTES} bytes"),
+                "jwt.jwks_max_age",
+                format!(
+                    "must be at most 1h, got {}",
+                    humantime::format_duration(jwt.jwks_max_age)
+                ),
             ));
         }
+        // Loading every key is the only way to know the files hold usable keys.
+        crate::auth::KeySet::from_settings(jwt, self.environment)?;
         let users = std::fs::read_to_string(&self.users.file).map_err(|error| {
             ConfigError::new(
                 "users.file",
                 format!("cannot read `{}`: {error}", self.users.file.display()),
             )
         })?;
-        if self.environment == Environment::Production {
-            if secret.expose_secret() == DEVELOPMENT_SECRET {
-                return Err(ConfigError::new(
-                    self.secret_key_name(),
-                    "the development secret is refused in production",
-                ));
-            }
-            if users.contains(DEMO_USERS_MARKER) {
-                return Err(ConfigError::new(
-                    "users.file",
-                    "the demo users file is refused in production",
-                ));
-            }
+        if self.environment == Environment::Production && users.contains(DEMO_USERS_MARKER) {
+            return Err(ConfigError::new(
+                "users.file",
+                "the demo users file is refused in production",
+            ));
         }
         Ok(())
     }
@@ -368,42 +462,14 @@ impl Settings {
     }
 
     /// The configured signing algorithm; only the HMAC family for now.
+    /// The single-secret form's algorithm (`jwt.algorithm`).
     pub fn algorithm(&self) -> Result<Algorithm, ConfigError> {
-        match self.jwt.algorithm.as_str() {
-            "HS256" => Ok(Algorithm::HS256),
-            "HS384" => Ok(Algorithm::HS384),
-            "HS512" => Ok(Algorithm::HS512),
-            other => Err(ConfigError::new(
-                "jwt.algorithm",
-                format!("unsupported algorithm `{other}` (expected HS256, HS384 or HS512)"),
-            )),
-        }
+        self.jwt.algorithm()
     }
 
-    /// The HMAC secret: `jwt.secret_file` when set, else `jwt.secret`.
+    /// The single-secret form's HMAC secret: `jwt.secret_file` when set, else `jwt.secret`.
     pub fn jwt_secret(&self) -> Result<SecretString, ConfigError> {
-        if let Some(path) = &self.jwt.secret_file {
-            let contents = std::fs::read_to_string(path).map_err(|error| {
-                ConfigError::new(
-                    "jwt.secret_file",
-                    format!("cannot read `{}`: {error}", path.display()),
-                )
-            })?;
-            // Files written by `echo` end in a newline that is not part of the secret.
-            return Ok(SecretString::from(contents.trim_end_matches(['\r', '\n'])));
-        }
-        self.jwt
-            .secret
-            .clone()
-            .ok_or_else(|| ConfigError::new("jwt.secret", "must be set (or jwt.secret_file)"))
-    }
-
-    fn secret_key_name(&self) -> &'static str {
-        if self.jwt.secret_file.is_some() {
-            "jwt.secret_file"
-        } else {
-            "jwt.secret"
-        }
+        self.jwt.secret()
     }
 
     pub fn workers(&self) -> usize {
@@ -412,6 +478,43 @@ impl Settings {
 
     pub fn hash_concurrency(&self) -> usize {
         or_core_count(self.users.hash_concurrency)
+    }
+}
+
+impl JwtSettings {
+    /// The single-secret form's algorithm: HMAC only, since the other
+    /// algorithms need key files and so a `[[jwt.keys]]` entry.
+    pub fn algorithm(&self) -> Result<Algorithm, ConfigError> {
+        match self.algorithm.as_str() {
+            "HS256" => Ok(Algorithm::HS256),
+            "HS384" => Ok(Algorithm::HS384),
+            "HS512" => Ok(Algorithm::HS512),
+            other => Err(ConfigError::new(
+                "jwt.algorithm",
+                format!(
+                    "unsupported algorithm `{other}` (expected HS256, HS384 or HS512; \
+                     RS256, ES256 and EdDSA keys are listed in [[jwt.keys]])"
+                ),
+            )),
+        }
+    }
+
+    /// The single-secret form's secret: `secret_file` when set, else `secret`.
+    pub fn secret(&self) -> Result<SecretString, ConfigError> {
+        if let Some(path) = &self.secret_file {
+            return crate::auth::read_secret_file(path, "jwt.secret_file");
+        }
+        self.secret
+            .clone()
+            .ok_or_else(|| ConfigError::new("jwt.secret", "must be set (or jwt.secret_file)"))
+    }
+
+    pub fn secret_key_name(&self) -> &'static str {
+        if self.secret_file.is_some() {
+            "jwt.secret_file"
+        } else {
+            "jwt.secret"
+        }
     }
 }
 
@@ -426,6 +529,7 @@ fn or_core_count(value: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     fn repo_config() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")

@@ -7,6 +7,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod pages;
+pub mod reload;
 pub mod request_limits;
 pub mod routes;
 pub mod startup;

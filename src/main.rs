@@ -6,6 +6,7 @@ use tokengate::startup::Application;
 use tokengate::telemetry;
 
 fn main() -> ExitCode {
+    tokengate::credentials::return_large_buffers_to_the_os();
     let cli = Cli::parse();
     match &cli.command {
         None | Some(Command::Serve) => serve(&cli),

@@ -8,11 +8,12 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::auth::{Issuer, TokenSources, Verifier};
 use crate::config::Settings;
-use crate::credentials::{HashingPool, HtpasswdStore};
+use crate::credentials::HashingPool;
 use crate::pages;
+use crate::reload::{LiveState, Reloader};
 use crate::routes::{self, Readiness};
 use crate::throttle::LoginThrottle;
 use crate::{request_limits, telemetry};
@@ -22,36 +23,31 @@ pub struct Application {
     server: Server,
     readiness: Readiness,
     drain_delay: Duration,
+    reloader: Reloader,
+    hangup: Option<Signal>,
 }
 
 impl Application {
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let algorithm = settings.algorithm()?;
-        let secret = settings.jwt_secret()?;
-        let jwt = &settings.jwt;
-        let issuer = web::Data::new(Issuer::new(
-            algorithm,
-            &secret,
-            &jwt.issuer,
-            &jwt.audience,
-            jwt.ttl,
-        ));
-        let verifier = web::Data::new(Verifier::new(
-            algorithm,
-            &secret,
-            &jwt.issuer,
-            &jwt.audience,
-            jwt.leeway,
-            TokenSources::new(jwt.sources.clone(), &jwt.cookie_name),
-        ));
-        let store = HtpasswdStore::from_file(&settings.users.file)
-            .with_context(|| format!("users.file: `{}`", settings.users.file.display()))?;
-        log::info!("loaded {} user(s) from the users file", store.len());
+        let state = LiveState::from_settings(settings)?;
+        log::info!(
+            "{}; loaded {} user(s) from the users file",
+            state.keys_summary,
+            state.store.len()
+        );
+        let issuer = web::Data::new(state.issuer);
+        let verifier = web::Data::new(state.verifier);
         let pool = web::Data::new(HashingPool::new(
-            Arc::new(store),
+            Arc::new(state.store),
             settings.hash_concurrency(),
         ));
         let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
+        let reloader = Reloader::new(settings, issuer.clone(), verifier.clone(), pool.clone());
+        // Listening from here on, so a SIGHUP sent once the port is known
+        // reloads rather than terminates the process.
+        let hangup = signal(SignalKind::hangup())
+            .map_err(|error| log::error!("cannot listen for SIGHUP, reload is disabled: {error}"))
+            .ok();
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
         let bare_route = settings.server.bare_route;
@@ -92,6 +88,8 @@ impl Application {
             server,
             readiness,
             drain_delay: settings.server.drain_delay,
+            reloader,
+            hangup,
         })
     }
 
@@ -99,9 +97,25 @@ impl Application {
         self.port
     }
 
+    /// A handle that reloads the configuration, as SIGHUP does.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
     /// Serves until SIGTERM or SIGINT: then `/readyz` turns 503, the drain
     /// delay passes, the listener closes and in-flight requests finish.
+    /// Each SIGHUP meanwhile reloads the configuration.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some(mut hangup) = self.hangup {
+            let reloader = self.reloader;
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    log::info!("SIGHUP received; reloading the configuration");
+                    // The outcome, good or bad, is logged by `reload`.
+                    let _ = reloader.reload().await;
+                }
+            });
+        }
         let handle = self.server.handle();
         let readiness = self.readiness;
         let drain_delay = self.drain_delay;
@@ -128,11 +142,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(routes::access)),
         )
         .route("/healthz", web::get().to(routes::healthz))
-        .route("/readyz", web::get().to(routes::readyz));
+        .route("/readyz", web::get().to(routes::readyz))
+        .route("/.well-known/jwks.json", web::get().to(routes::jwks));
 }
 
 async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),

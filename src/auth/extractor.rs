@@ -43,6 +43,5 @@ pub(crate) fn authenticate<C: DeserializeOwned>(req: &HttpRequest) -> Result<C, 
     let verifier = req
         .app_data::<web::Data<Verifier>>()
         .expect("BUG: web::Data<Verifier> is not registered on the app");
-    let token = verifier.sources().find(req)?.ok_or(TokenError::Missing)?;
-    verifier.verify(&token)
+    verifier.authenticate(req)
 }

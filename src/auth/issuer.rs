@@ -1,13 +1,20 @@
 use std::time::Duration;
 
-use jsonwebtoken::{EncodingKey, Header};
-use secrecy::{ExposeSecret, SecretString};
+use arc_swap::ArcSwap;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use secrecy::SecretString;
 use time::OffsetDateTime;
 
-use super::{Claims, TOKEN_TYPE};
+use super::{Claims, Key, KeySet, TOKEN_TYPE};
 
-/// Mints tokens for users who passed the login check.
+/// Mints tokens for users who passed the login check. The signing key and
+/// rules can be replaced while serving ([`Issuer::replace`]); each token is
+/// minted entirely with one set.
 pub struct Issuer {
+    current: ArcSwap<Signer>,
+}
+
+struct Signer {
     key: EncodingKey,
     header: Header,
     issuer: String,
@@ -23,45 +30,91 @@ pub struct IssuedToken {
 }
 
 impl Issuer {
+    /// An issuer signing with one HMAC secret, without a `kid`.
     pub fn new(
-        algorithm: jsonwebtoken::Algorithm,
+        algorithm: Algorithm,
         secret: &SecretString,
         issuer: impl Into<String>,
         audience: impl Into<String>,
         ttl: Duration,
     ) -> Self {
-        let mut header = Header::new(algorithm);
-        header.typ = Some(TOKEN_TYPE.to_owned());
-        Self {
-            key: EncodingKey::from_secret(secret.expose_secret().as_bytes()),
-            header,
-            issuer: issuer.into(),
-            audience: audience.into(),
+        let key = Key::hmac("", algorithm, secret);
+        let mut signer = Signer::new(&key, issuer.into(), audience.into(), ttl);
+        signer.header.kid = None;
+        Self::from_signer(signer)
+    }
+
+    /// An issuer signing with the key set's signing key, naming it in `kid`.
+    pub fn with_keys(
+        keys: &KeySet,
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        ttl: Duration,
+    ) -> Self {
+        Self::from_signer(Signer::new(
+            keys.signing(),
+            issuer.into(),
+            audience.into(),
             ttl,
+        ))
+    }
+
+    fn from_signer(signer: Signer) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(signer),
         }
     }
 
+    /// Swaps in another issuer's key and rules; tokens being minted finish with the old ones.
+    pub fn replace(&self, other: Issuer) {
+        self.current.store(other.current.into_inner());
+    }
+
     pub fn ttl(&self) -> Duration {
-        self.ttl
+        self.current.load().ttl
+    }
+
+    /// The `kid` new tokens carry, if any.
+    pub fn kid(&self) -> Option<String> {
+        self.current.load().header.kid.clone()
     }
 
     pub fn mint(&self, subject: &str) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        let signer = self.current.load();
         let now = OffsetDateTime::now_utc();
-        let expires_at = now + self.ttl;
+        let expires_at = now + signer.ttl;
         let claims = Claims {
             sub: subject.to_owned(),
             iat: now.unix_timestamp(),
             nbf: now.unix_timestamp(),
             exp: expires_at.unix_timestamp(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            iss: signer.issuer.clone(),
+            aud: signer.audience.clone(),
         };
-        let token = jsonwebtoken::encode(&self.header, &claims, &self.key)?;
+        let token = jsonwebtoken::encode(&signer.header, &claims, &signer.key)?;
         Ok(IssuedToken {
             token,
             expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
-            expires_in: self.ttl.as_secs(),
+            expires_in: signer.ttl.as_secs(),
         })
+    }
+}
+
+impl Signer {
+    fn new(key: &Key, issuer: String, audience: String, ttl: Duration) -> Self {
+        let mut header = Header::new(key.algorithm());
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = Some(key.kid().to_owned());
+        Self {
+            key: key
+                .encoding()
+                .expect("BUG: KeySet guarantees the signing key can sign")
+                .clone(),
+            header,
+            issuer,
+            audience,
+            ttl,
+        }
     }
 }

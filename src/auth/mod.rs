@@ -5,6 +5,7 @@ mod claims;
 mod error;
 mod extractor;
 mod issuer;
+mod keys;
 mod sources;
 mod verifier;
 
@@ -12,6 +13,7 @@ pub use claims::Claims;
 pub use error::TokenError;
 pub use extractor::Authenticated;
 pub use issuer::{IssuedToken, Issuer};
+pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
 pub use sources::{QUERY_PARAMETER, TokenSources};
 pub use verifier::Verifier;
 

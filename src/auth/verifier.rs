@@ -1,24 +1,56 @@
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use secrecy::{ExposeSecret, SecretString};
-use serde::de::DeserializeOwned;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{TOKEN_TYPE, TokenError, TokenSources};
+use actix_web::HttpRequest;
+use arc_swap::{ArcSwap, Guard};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, Validation};
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+
+use super::{Key, KeySet, TOKEN_TYPE, TokenError, TokenSources};
 
 /// Longest token accepted for decoding; anything larger is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 4096;
 
-/// Checks tokens: one pinned algorithm, one key, explicit claim rules.
-/// Register it as `web::Data<Verifier>` and the [`Authenticated`](super::Authenticated)
-/// extractor uses it.
+/// Checks tokens: the key chosen by `kid`, only that key's algorithm, explicit
+/// claim rules. Register it as `web::Data<Verifier>` and the
+/// [`Authenticated`](super::Authenticated) extractor uses it.
+///
+/// Keys and rules can be replaced while serving ([`Verifier::replace`]); each
+/// request is checked entirely against one set.
 pub struct Verifier {
-    key: DecodingKey,
-    validation: Validation,
+    current: ArcSwap<Rules>,
+    /// Seconds; beside the rules since it only shapes the JWK Set's answer.
+    jwks_max_age: AtomicU64,
+}
+
+struct Rules {
+    keys: KeySet,
+    /// One per key, in the same order: each pins its key's algorithm.
+    validations: Vec<Validation>,
     sources: TokenSources,
+    leeway: Duration,
+    /// Built once: the public keys never change without a new `Rules`.
+    jwks: JwkSet,
+}
+
+/// The token sources in force, held for as long as this guard lives.
+pub struct Sources(Guard<Arc<Rules>>);
+
+impl Deref for Sources {
+    type Target = TokenSources;
+
+    fn deref(&self) -> &TokenSources {
+        &self.0.sources
+    }
 }
 
 impl Verifier {
+    /// A verifier for one HMAC secret; tokens may omit `kid`.
     pub fn new(
         algorithm: Algorithm,
         secret: &SecretString,
@@ -27,41 +59,98 @@ impl Verifier {
         leeway: Duration,
         sources: TokenSources,
     ) -> Self {
-        // Spelled out rather than left to library defaults (60 s leeway, nbf off).
-        let mut validation = Validation::new(algorithm);
-        validation.leeway = leeway.as_secs();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.validate_aud = true;
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        let keys = KeySet::single(Key::hmac(super::DEFAULT_KID, algorithm, secret));
+        Self::with_keys(keys, issuer, audience, leeway, sources)
+    }
+
+    /// A verifier for every key in the set.
+    pub fn with_keys(
+        keys: KeySet,
+        issuer: &str,
+        audience: &str,
+        leeway: Duration,
+        sources: TokenSources,
+    ) -> Self {
+        let validations = keys
+            .keys()
+            .iter()
+            .map(|key| validation(key.algorithm(), issuer, audience, leeway))
+            .collect();
         Self {
-            key: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
-            validation,
-            sources,
+            current: ArcSwap::from_pointee(Rules {
+                jwks: keys.jwks(),
+                keys,
+                validations,
+                sources,
+                leeway,
+            }),
+            jwks_max_age: AtomicU64::new(0),
         }
     }
 
-    pub fn sources(&self) -> &TokenSources {
-        &self.sources
+    /// How long clients may cache the JWK Set (`Cache-Control: max-age`).
+    pub fn with_jwks_max_age(self, max_age: Duration) -> Self {
+        self.jwks_max_age
+            .store(max_age.as_secs(), Ordering::Relaxed);
+        self
     }
 
+    /// Swaps in another verifier's keys and rules; checks under way finish with the old ones.
+    pub fn replace(&self, other: Verifier) {
+        self.jwks_max_age
+            .store(other.jwks_max_age.into_inner(), Ordering::Relaxed);
+        self.current.store(other.current.into_inner());
+    }
+
+    pub fn sources(&self) -> Sources {
+        Sources(self.current.load())
+    }
+
+    /// The public keys (never an HMAC secret) and how long they may be cached.
+    pub fn jwks(&self) -> (JwkSet, Duration) {
+        let rules = self.current.load();
+        let max_age = Duration::from_secs(self.jwks_max_age.load(Ordering::Relaxed));
+        (rules.jwks.clone(), max_age)
+    }
+
+    /// Finds the request's token in the configured sources and verifies it.
+    pub fn authenticate<C: DeserializeOwned>(&self, req: &HttpRequest) -> Result<C, TokenError> {
+        let rules = self.current.load();
+        let token = rules.sources.find(req)?.ok_or(TokenError::Missing)?;
+        rules.verify(&token)
+    }
+
+    /// The clock-skew allowance in force.
     pub fn leeway(&self) -> Duration {
-        Duration::from_secs(self.validation.leeway)
+        self.current.load().leeway
     }
 
     /// Verifies signature, algorithm, `typ` and claims, and returns the claims.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
+        self.current.load().verify(token)
+    }
+}
+
+impl Rules {
+    fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Invalid);
         }
-        let data =
-            jsonwebtoken::decode::<C>(token, &self.key, &self.validation).map_err(|error| {
-                match error.kind() {
-                    ErrorKind::ExpiredSignature => TokenError::Expired,
-                    _ => TokenError::Invalid,
-                }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let index = self
+            .keys
+            .position(header.kid.as_deref())
+            .ok_or(TokenError::Invalid)?;
+        let key = &self.keys.keys()[index];
+        // The key decides the algorithm, never the token: an HS256 header on
+        // an RSA key's kid is refused before any signature check.
+        if header.alg != key.algorithm() {
+            return Err(TokenError::Invalid);
+        }
+        let data = jsonwebtoken::decode::<C>(token, key.decoding(), &self.validations[index])
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
             })?;
         // RFC 7515 4.1.11: tokengate understands no critical extension.
         if data.header.crit.is_some() {
@@ -72,6 +161,19 @@ impl Verifier {
             _ => Err(TokenError::Invalid),
         }
     }
+}
+
+fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: Duration) -> Validation {
+    // Spelled out rather than left to library defaults (60 s leeway, nbf off).
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = leeway.as_secs();
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.validate_aud = true;
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    validation
 }
 
 /// RFC 7515 4.1.9: `typ` compares case-insensitively, `application/` optional.

@@ -1,12 +1,16 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{CredentialStore, PasswordHash, hash_password};
+use super::{CredentialStore, PasswordHash};
+
+/// Checked for unknown users so they cost what a wrong password costs: an
+/// argon2id hash with the parameters `hash_password` writes. Its password is
+/// irrelevant (the result is discarded); a constant keeps start-up instant.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$RPnVfs7j4G3Z/C1thNV+Yw$N1clyUUvc0rpPYKw0h4B2hl+StJZIaMpK0TKGSG+gWY";
 
 /// Users from an htpasswd-format file: one `user:hash` a line, `#` comments.
 pub struct HtpasswdStore {
     users: HashMap<String, PasswordHash>,
-    /// Checked for unknown users so they cost what a wrong password costs.
     dummy: PasswordHash,
 }
 
@@ -54,7 +58,7 @@ impl HtpasswdStore {
         }
         Ok(Self {
             users,
-            dummy: PasswordHash::Argon2(hash_password("tokengate-dummy-password")),
+            dummy: PasswordHash::Argon2(DUMMY_HASH.to_owned()),
         })
     }
 
@@ -83,6 +87,15 @@ impl CredentialStore for HtpasswdStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::hash_password;
+
+    #[test]
+    fn the_dummy_hash_has_the_parameters_real_hashes_get() {
+        let real = hash_password("x");
+        let params = |hash: &str| hash.split('$').nth(3).unwrap().to_owned();
+        assert_eq!(params(DUMMY_HASH), params(&real));
+        assert!(PasswordHash::parse(DUMMY_HASH).is_ok());
+    }
 
     #[test]
     fn known_user_with_right_password_passes() {

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
 use super::CredentialStore;
@@ -8,7 +9,7 @@ use super::CredentialStore;
 /// login flood never occupies the async workers that validate tokens.
 #[derive(Clone)]
 pub struct HashingPool {
-    store: Arc<dyn CredentialStore>,
+    store: Arc<ArcSwap<Arc<dyn CredentialStore>>>,
     permits: Arc<Semaphore>,
 }
 
@@ -22,9 +23,15 @@ impl HashingPool {
     pub fn new(store: Arc<dyn CredentialStore>, limit: usize) -> Self {
         return_hash_memory_to_the_os();
         Self {
-            store,
+            store: Arc::new(ArcSwap::from_pointee(store)),
             permits: Arc::new(Semaphore::new(limit.max(1))),
         }
+    }
+
+    /// Swaps in another store (a reloaded users file); checks under way
+    /// finish against the store they started with.
+    pub fn replace_store(&self, store: Arc<dyn CredentialStore>) {
+        self.store.store(Arc::new(store));
     }
 
     pub async fn verify(&self, username: String, password: String) -> Result<bool, PoolError> {
@@ -33,7 +40,7 @@ impl HashingPool {
             .acquire()
             .await
             .map_err(|_| PoolError::Aborted)?;
-        let store = Arc::clone(&self.store);
+        let store = self.store.load_full();
         actix_web::rt::task::spawn_blocking(move || store.verify(&username, &password))
             .await
             .map_err(|_| PoolError::Aborted)

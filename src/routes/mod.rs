@@ -3,11 +3,13 @@
 mod access;
 mod bare;
 mod health;
+mod jwks;
 mod login;
 
 pub use access::access;
 pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
+pub use jwks::jwks;
 pub use login::login;
 
 use actix_web::HttpRequest;

@@ -2,7 +2,7 @@
 //! gives each test an HTTP client pointed at it.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -11,6 +11,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokengate::config::{self, Settings};
 use tokengate::credentials::hash_password;
+use tokengate::reload::Reloader;
 use tokengate::startup::Application;
 
 pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
@@ -25,6 +26,11 @@ static USERS_FILE_CONTENTS: LazyLock<String> = LazyLock::new(|| {
     format!("{USER}:{hash}\n{HTML_USER}:{hash}\n")
 });
 
+/// The test users file: [`USER`] and [`HTML_USER`], both with [`PASSWORD`].
+pub fn users_file_contents() -> &'static str {
+    USERS_FILE_CONTENTS.as_str()
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -38,6 +44,16 @@ pub fn repo_config_dir() -> PathBuf {
 /// Settings as the binary would load them from the repo's config/, plus the
 /// test's overrides as `TOKENGATE__*` variables.
 pub fn test_settings(dir: &TempDir, overrides: &[(&str, &str)]) -> Settings {
+    test_settings_from(&repo_config_dir(), dir, overrides)
+}
+
+/// Settings read from another config dir (one a test writes), with the
+/// test users file and overrides.
+pub fn test_settings_from(
+    config_dir: &Path,
+    dir: &TempDir,
+    overrides: &[(&str, &str)],
+) -> Settings {
     let users = dir.path().join("users");
     std::fs::write(&users, USERS_FILE_CONTENTS.as_str()).unwrap();
     let mut vars: HashMap<String, String> = [
@@ -52,7 +68,7 @@ pub fn test_settings(dir: &TempDir, overrides: &[(&str, &str)]) -> Settings {
     for (key, value) in overrides {
         vars.insert((*key).to_owned(), (*value).to_owned());
     }
-    config::load(&repo_config_dir(), &vars).expect("test settings load")
+    config::load(config_dir, &vars).expect("test settings load")
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -62,17 +78,31 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(&dir, overrides);
-    let app = Application::build(&settings).expect("app builds");
+    spawn_built(&settings, dir).0
+}
+
+/// Starts the app with settings from `config_dir`, and returns the handle
+/// that reloads it, as SIGHUP does, after the test edits the files.
+pub async fn spawn_app_from(config_dir: &Path, overrides: &[(&str, &str)]) -> (TestApp, Reloader) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings_from(config_dir, &dir, overrides);
+    spawn_built(&settings, dir)
+}
+
+fn spawn_built(settings: &Settings, dir: TempDir) -> (TestApp, Reloader) {
+    let app = Application::build(settings).expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let reloader = app.reloader();
     tokio::spawn(app.run_until_stopped());
-    TestApp {
+    let app = TestApp {
         address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
         _dir: dir,
-    }
+    };
+    (app, reloader)
 }
 
 impl TestApp {
@@ -227,6 +257,16 @@ impl RunningBinary {
         self.log.lock().unwrap().clone()
     }
 
+    /// Sends SIGHUP: reload the configuration.
+    pub fn hangup(&self) {
+        let pid = self.child.id().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -243,4 +283,40 @@ impl Drop for RunningBinary {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A key pair generated with the openssl commands the README documents:
+/// PKCS#8 private key and SPKI public key, both PEM.
+pub struct KeyPair {
+    pub private: PathBuf,
+    pub public: PathBuf,
+}
+
+pub fn generate_key_pair(dir: &Path, name: &str, algorithm: &str) -> KeyPair {
+    let private = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    let generate: &[&str] = match algorithm {
+        "RS256" => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        "ES256" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "EdDSA" => &["-algorithm", "ed25519"],
+        other => panic!("no key pair for {other}"),
+    };
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl is installed (.ci/install-deps)");
+        assert!(output.status.success(), "openssl {args:?}: {output:?}");
+    };
+    let private_arg = private.to_str().unwrap();
+    run(&[&["genpkey"], generate, &["-out", private_arg]].concat());
+    run(&[
+        "pkey",
+        "-in",
+        private_arg,
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    KeyPair { private, public }
 }

@@ -26,17 +26,21 @@ async fn key_hints_in_the_header_never_select_the_key() {
     let mut header = minted_header();
     header.jku = Some("https://attacker.example/jwks.json".to_owned());
     header.x5u = Some("https://attacker.example/cert.pem".to_owned());
-    header.kid = Some("../../../../dev/null".to_owned());
 
     let forged = sign(&header, &valid_claims(), attacker_key);
     let genuine = sign(&header, &valid_claims(), SECRET);
 
     assert_token_rejected(app.access_with_bearer(&forged).await, "token_invalid").await;
-    // The hints are ignored, not trusted: the configured key alone decides.
+    // The URLs are ignored, not trusted: the configured key alone decides.
     assert_eq!(
         app.access_with_bearer(&genuine).await.status(),
         StatusCode::OK
     );
+    // A `kid` only picks among configured keys; any other is refused.
+    let mut header = minted_header();
+    header.kid = Some("../../../../dev/null".to_owned());
+    let unknown_kid = sign(&header, &valid_claims(), SECRET);
+    assert_token_rejected(app.access_with_bearer(&unknown_kid).await, "token_invalid").await;
 }
 
 #[tokio::test]
