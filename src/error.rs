@@ -21,6 +21,12 @@ pub enum LoginError {
     /// The password-check queue is full: shed load rather than queue without bound.
     #[error("too many logins are being checked; retry shortly")]
     Busy,
+    /// Too many attempts from this address or for this username.
+    #[error("too many login attempts; retry in {} s", retry_after.as_secs())]
+    Throttled {
+        retry_after: std::time::Duration,
+        wants_json: bool,
+    },
     #[error("login failed: {0}")]
     Internal(String),
 }
@@ -36,6 +42,7 @@ impl ResponseError for LoginError {
         match self {
             LoginError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
             LoginError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            LoginError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,6 +68,22 @@ impl ResponseError for LoginError {
                         error: "busy",
                         message: self.to_string(),
                     })
+            }
+            LoginError::Throttled {
+                retry_after,
+                wants_json,
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.as_secs().to_string()));
+                if *wants_json {
+                    response.json(ErrorBody {
+                        error: "too_many_requests",
+                        message: self.to_string(),
+                    })
+                } else {
+                    response
+                        .content_type("text/plain; charset=utf-8")
+                        .body(self.to_string())
+                }
             }
             LoginError::Internal(cause) => {
                 log::error!("login failed: {cause}");

@@ -8,6 +8,8 @@ pub mod credentials;
 pub mod error;
 pub mod pages;
 pub mod reload;
+pub mod request_limits;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;

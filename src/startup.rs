@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -15,7 +15,8 @@ use crate::credentials::HashingPool;
 use crate::pages;
 use crate::reload::{LiveState, Reloader};
 use crate::routes::{self, Readiness};
-use crate::telemetry;
+use crate::throttle::LoginThrottle;
+use crate::{request_limits, telemetry};
 
 pub struct Application {
     port: u16,
@@ -40,6 +41,7 @@ impl Application {
             Arc::new(state.store),
             settings.hash_concurrency(),
         ));
+        let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
         let reloader = Reloader::new(settings, issuer.clone(), verifier.clone(), pool.clone());
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.
@@ -57,10 +59,12 @@ impl Application {
 
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(request_limits::enforce))
                 .wrap(telemetry::access_log())
                 .app_data(issuer.clone())
                 .app_data(verifier.clone())
                 .app_data(pool.clone())
+                .app_data(throttle.clone())
                 .app_data(readiness_data.clone())
                 .configure(configure)
                 .configure(|cfg| {
@@ -71,6 +75,9 @@ impl Application {
         })
         .workers(settings.workers())
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        .client_request_timeout(settings.server.client_request_timeout)
+        .client_disconnect_timeout(settings.server.client_disconnect_timeout)
+        .max_connections(settings.server.max_connections)
         // Signals are handled in `run_until_stopped`, to drain before stopping.
         .disable_signals()
         .listen(listener)?

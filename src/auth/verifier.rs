@@ -152,6 +152,10 @@ impl Rules {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             })?;
+        // RFC 7515 4.1.11: tokengate understands no critical extension.
+        if data.header.crit.is_some() {
+            return Err(TokenError::Invalid);
+        }
         match data.header.typ.as_deref() {
             Some(typ) if is_expected_type(typ) => Ok(data.claims),
             _ => Err(TokenError::Invalid),
@@ -174,8 +178,8 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: Durati
 
 /// RFC 7515 4.1.9: `typ` compares case-insensitively, `application/` optional.
 fn is_expected_type(typ: &str) -> bool {
-    let typ = match typ.get(..12) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+    let typ = match typ.split_at_checked(12) {
+        Some((prefix, rest)) if prefix.eq_ignore_ascii_case("application/") => rest,
         _ => typ,
     };
     typ.eq_ignore_ascii_case(TOKEN_TYPE)
