@@ -149,6 +149,9 @@ def errors(result, expect_success=True):
     return unexpected + result["socket_errors"]
 
 
+LOAD_BEFORE = os.getloadavg()[0]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
@@ -257,7 +260,8 @@ def write_benchmarks(table):
     block = "\n".join([
         marker_start,
         f"Run on {datetime.date.today().isoformat()}: {os.cpu_count()} cores ({cpu}), "
-        f"{platform.system()} {platform.release()}, wrk on the same machine. "
+        f"{platform.system()} {platform.release()}, wrk on the same machine, "
+        f"load average before the run {LOAD_BEFORE:.2f}. "
         f"Command: `bench/load.py`.",
         "",
         table,
