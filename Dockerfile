@@ -1,6 +1,6 @@
 # tokengate: multi-stage build. The base images are build arguments so a
 # machine without registry access can supply its own under other tags.
-ARG RUST_IMAGE=rust:1.95-slim-bookworm
+ARG RUST_IMAGE=rust:1.95-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS builder

@@ -28,6 +28,8 @@ pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 const MIN_TTL: Duration = Duration::from_secs(1);
 const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
+const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,6 +69,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub jwt: JwtSettings,
     pub users: UsersSettings,
+    pub limits: LimitsSettings,
     /// Which environment file was layered in; set by [`load`], not by files.
     #[serde(skip_deserializing, default = "default_environment")]
     pub environment: Environment,
@@ -119,6 +122,14 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<String>,
     /// The replica's name in the `X-Instance-Id` header; the hostname when unset.
     pub instance_id: Option<String>,
+    /// How long a client may take to send a whole request head.
+    #[serde(with = "humantime_serde")]
+    pub client_request_timeout: Duration,
+    /// How long a closing connection may take to shut down.
+    #[serde(with = "humantime_serde")]
+    pub client_disconnect_timeout: Duration,
+    /// Concurrent connections per worker.
+    pub max_connections: usize,
     /// Serve the unauthenticated `/bare` route for the load benchmark.
     pub bare_route: bool,
 }
@@ -169,6 +180,16 @@ pub struct KeySettings {
     /// Asymmetric only; SPKI PEM. Derived from the private key when absent.
     #[serde(default)]
     pub public_key_file: Option<PathBuf>,
+}
+
+/// Login throttling (see [`crate::throttle`]); a rate of 0 turns a limiter off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    pub login_per_ip_per_minute: u32,
+    pub login_per_ip_burst: u32,
+    pub login_per_user_per_minute: u32,
+    pub login_per_user_burst: u32,
 }
 
 /// Where the extractor looks for a token.
@@ -355,6 +376,7 @@ impl Settings {
         }
         self.trusted_proxies()?;
         self.instance_id()?;
+        self.validate_server_limits()?;
         for (key, value) in [
             ("jwt.issuer", &jwt.issuer),
             ("jwt.audience", &jwt.audience),
@@ -397,6 +419,59 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_server_limits(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        for (key, value) in [
+            (
+                "server.client_request_timeout",
+                server.client_request_timeout,
+            ),
+            (
+                "server.client_disconnect_timeout",
+                server.client_disconnect_timeout,
+            ),
+        ] {
+            // Zero would switch the timeout off, leaving slow senders unbounded.
+            if !(MIN_CLIENT_TIMEOUT..=MAX_CLIENT_TIMEOUT).contains(&value) {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "must be between 100ms and 60s, got {}",
+                        humantime::format_duration(value)
+                    ),
+                ));
+            }
+        }
+        if server.max_connections == 0 {
+            return Err(ConfigError::new(
+                "server.max_connections",
+                "must be at least 1",
+            ));
+        }
+        let limits = &self.limits;
+        for (key, rate, burst) in [
+            (
+                "limits.login_per_ip_burst",
+                limits.login_per_ip_per_minute,
+                limits.login_per_ip_burst,
+            ),
+            (
+                "limits.login_per_user_burst",
+                limits.login_per_user_per_minute,
+                limits.login_per_user_burst,
+            ),
+        ] {
+            if rate > 0 && burst == 0 {
+                return Err(ConfigError::new(
+                    key,
+                    "must be at least 1 while its rate is on",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured signing algorithm; only the HMAC family for now.
     /// The single-secret form's algorithm (`jwt.algorithm`).
     pub fn algorithm(&self) -> Result<Algorithm, ConfigError> {
         self.jwt.algorithm()
@@ -594,6 +669,26 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.key, "users.file");
+    }
+
+    #[test]
+    fn switched_off_client_timeouts_are_refused() {
+        let error = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__SERVER__CLIENT_REQUEST_TIMEOUT", "0s")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "server.client_request_timeout", "{error}");
+    }
+
+    #[test]
+    fn a_login_limit_without_burst_is_refused() {
+        let error = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__LIMITS__LOGIN_PER_USER_BURST", "0")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "limits.login_per_user_burst", "{error}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! with the extractor in [`crate::auth::TokenError`].
 
 use actix_web::http::{StatusCode, header};
+
+use crate::credentials::PoolError;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -16,6 +18,15 @@ pub enum LoginError {
     /// Missing, malformed or wrong credentials, or an unknown user: one answer for all.
     #[error("valid credentials are required")]
     InvalidCredentials { wants_json: bool },
+    /// The password-check queue is full: shed load rather than queue without bound.
+    #[error("too many logins are being checked; retry shortly")]
+    Busy,
+    /// Too many attempts from this address or for this username.
+    #[error("too many login attempts; retry in {} s", retry_after.as_secs())]
+    Throttled {
+        retry_after: std::time::Duration,
+        wants_json: bool,
+    },
     #[error("login failed: {0}")]
     Internal(String),
 }
@@ -30,6 +41,8 @@ impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {
             LoginError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
+            LoginError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            LoginError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -48,6 +61,30 @@ impl ResponseError for LoginError {
                     message: self.to_string(),
                 })
             }
+            LoginError::Busy => {
+                response
+                    .insert_header((header::RETRY_AFTER, "1"))
+                    .json(ErrorBody {
+                        error: "busy",
+                        message: self.to_string(),
+                    })
+            }
+            LoginError::Throttled {
+                retry_after,
+                wants_json,
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.as_secs().to_string()));
+                if *wants_json {
+                    response.json(ErrorBody {
+                        error: "too_many_requests",
+                        message: self.to_string(),
+                    })
+                } else {
+                    response
+                        .content_type("text/plain; charset=utf-8")
+                        .body(self.to_string())
+                }
+            }
             LoginError::Internal(cause) => {
                 log::error!("login failed: {cause}");
                 response.json(ErrorBody {
@@ -55,6 +92,15 @@ impl ResponseError for LoginError {
                     message: "the login could not be completed".to_owned(),
                 })
             }
+        }
+    }
+}
+
+impl From<PoolError> for LoginError {
+    fn from(error: PoolError) -> Self {
+        match error {
+            PoolError::Busy => LoginError::Busy,
+            PoolError::Aborted => LoginError::Internal(error.to_string()),
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod error;
 pub mod pages;
 pub mod proxy;
 pub mod reload;
+pub mod request_limits;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -17,7 +17,8 @@ use crate::pages;
 use crate::proxy::INSTANCE_ID_HEADER;
 use crate::reload::{LiveState, Reloader};
 use crate::routes::{self, Readiness};
-use crate::telemetry;
+use crate::throttle::LoginThrottle;
+use crate::{request_limits, telemetry};
 
 pub struct Application {
     port: u16,
@@ -45,6 +46,7 @@ impl Application {
         let trusted_proxies = web::Data::new(settings.trusted_proxies()?);
         let instance_id = settings.instance_id()?;
         log::info!("instance id: {instance_id}");
+        let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
         let reloader = Reloader::new(settings, issuer.clone(), verifier.clone(), pool.clone());
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.
@@ -63,11 +65,13 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(DefaultHeaders::new().add((INSTANCE_ID_HEADER, instance_id.header_value())))
+                .wrap(middleware::from_fn(request_limits::enforce))
                 .wrap(telemetry::access_log())
                 .app_data(trusted_proxies.clone())
                 .app_data(issuer.clone())
                 .app_data(verifier.clone())
                 .app_data(pool.clone())
+                .app_data(throttle.clone())
                 .app_data(readiness_data.clone())
                 .configure(configure)
                 .configure(|cfg| {
@@ -78,6 +82,9 @@ impl Application {
         })
         .workers(settings.workers())
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        .client_request_timeout(settings.server.client_request_timeout)
+        .client_disconnect_timeout(settings.server.client_disconnect_timeout)
+        .max_connections(settings.server.max_connections)
         // Signals are handled in `run_until_stopped`, to drain before stopping.
         .disable_signals()
         .listen(listener)?

@@ -136,22 +136,38 @@ impl Rules {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Invalid);
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        let index = self
-            .keys
-            .position(header.kid.as_deref())
-            .ok_or(TokenError::Invalid)?;
+        let index = match self.keys.keys() {
+            // One key: nothing to choose, so the header is decoded once, by
+            // `decode`, whose validation pins that key's algorithm.
+            [_] => 0,
+            keys => {
+                let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+                let index = self
+                    .keys
+                    .position(header.kid.as_deref())
+                    .ok_or(TokenError::Invalid)?;
+                // The key decides the algorithm, never the token: an HS256 header
+                // on an RSA key's kid is refused before any signature check.
+                if header.alg != keys[index].algorithm() {
+                    return Err(TokenError::Invalid);
+                }
+                index
+            }
+        };
         let key = &self.keys.keys()[index];
-        // The key decides the algorithm, never the token: an HS256 header on
-        // an RSA key's kid is refused before any signature check.
-        if header.alg != key.algorithm() {
-            return Err(TokenError::Invalid);
-        }
         let data = jsonwebtoken::decode::<C>(token, key.decoding(), &self.validations[index])
             .map_err(|error| match error.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             })?;
+        // The kid must name the key that checked it (with one key: none, or its own).
+        if self.keys.position(data.header.kid.as_deref()) != Some(index) {
+            return Err(TokenError::Invalid);
+        }
+        // RFC 7515 4.1.11: tokengate understands no critical extension.
+        if data.header.crit.is_some() {
+            return Err(TokenError::Invalid);
+        }
         match data.header.typ.as_deref() {
             Some(typ) if is_expected_type(typ) => Ok(data.claims),
             _ => Err(TokenError::Invalid),
@@ -174,8 +190,8 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: Durati
 
 /// RFC 7515 4.1.9: `typ` compares case-insensitively, `application/` optional.
 fn is_expected_type(typ: &str) -> bool {
-    let typ = match typ.get(..12) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+    let typ = match typ.split_at_checked(12) {
+        Some((prefix, rest)) if prefix.eq_ignore_ascii_case("application/") => rest,
         _ => typ,
     };
     typ.eq_ignore_ascii_case(TOKEN_TYPE)
@@ -222,6 +238,20 @@ mod tests {
         let a: Claims = verifier.verify(&issuer.mint("a").unwrap().token).unwrap();
         let b: Claims = verifier.verify(&issuer.mint("a").unwrap().token).unwrap();
         assert_ne!(a.jti, b.jti);
+    }
+
+    #[test]
+    fn with_one_key_a_token_naming_another_kid_is_refused() {
+        let (issuer, verifier) = pair(Duration::from_secs(60));
+        let claims: Claims = verifier.verify(&issuer.mint("a").unwrap().token).unwrap();
+        let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+        let unnamed = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        assert!(verifier.verify::<Claims>(&unnamed).is_ok());
+        header.kid = Some("another-key".to_owned());
+        let misnamed = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        assert_eq!(verifier.verify::<Claims>(&misnamed), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -50,18 +50,6 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
-/// Each argon2 check allocates its 19 MiB work area. glibc's adaptive mmap
-/// threshold then moves such buffers into per-thread arenas and keeps them
-/// after `free`: a login flood grew RSS past 1 GB. A fixed threshold keeps
-/// them mmapped, so every buffer goes back to the OS when the check ends.
-pub fn return_large_buffers_to_the_os() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ mod hashing;
 mod htpasswd;
 mod pool;
 
-pub use hashing::{PasswordHash, hash_password, return_large_buffers_to_the_os};
+pub use hashing::{PasswordHash, hash_password};
 pub use htpasswd::{HtpasswdError, HtpasswdStore};
 pub use pool::{HashingPool, PoolError};
 

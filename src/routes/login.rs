@@ -7,6 +7,7 @@ use crate::auth::Issuer;
 use crate::credentials::HashingPool;
 use crate::error::LoginError;
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
+use crate::throttle::{LoginThrottle, client_ip};
 
 /// OAuth 2 token-response shape (RFC 6749 5.1).
 #[derive(Serialize)]
@@ -18,12 +19,14 @@ struct TokenResponse {
 
 /// Checks HTTP Basic credentials and answers with a private link (HTML) or a
 /// token response (JSON). Missing, malformed and wrong credentials all get
-/// the same 401 challenge.
+/// the same 401 challenge. Attempts over the throttle's limits get a 429
+/// before any password is hashed.
 pub async fn login(
     req: HttpRequest,
     credentials: Option<BasicAuth>,
     pool: web::Data<HashingPool>,
     issuer: web::Data<Issuer>,
+    throttle: web::Data<LoginThrottle>,
 ) -> Result<HttpResponse, LoginError> {
     let wants_json = prefers_json(&req);
     let rejected = LoginError::InvalidCredentials { wants_json };
@@ -31,11 +34,14 @@ pub async fn login(
         return Err(rejected);
     };
     let username = credentials.user_id().to_owned();
+    throttle
+        .check(client_ip(&req), &username)
+        .map_err(|throttled| LoginError::Throttled {
+            retry_after: throttled.retry_after,
+            wants_json,
+        })?;
     let password = credentials.password().unwrap_or_default().to_owned();
-    let verified = pool
-        .verify(username.clone(), password)
-        .await
-        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    let verified = pool.verify(username.clone(), password).await?;
     if !verified {
         return Err(rejected);
     }

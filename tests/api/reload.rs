@@ -190,7 +190,12 @@ async fn the_documented_rotation_procedure_never_fails_a_request() {
     // A short lifetime, so the old key's tokens expire within the test.
     let ttl = "ttl = \"8s\"";
     write_keys_config(dir.path(), "2026-01", ttl, std::slice::from_ref(&old_entry));
-    let (app, reloader) = spawn_app_from(dir.path(), &[]).await;
+    // The client loop logs in as fast as it can; throttling is not under test.
+    let no_login_limits = [
+        ("TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE", "0"),
+        ("TOKENGATE__LIMITS__LOGIN_PER_USER_PER_MINUTE", "0"),
+    ];
+    let (app, reloader) = spawn_app_from(dir.path(), &no_login_limits).await;
     let client = ClientLoop::start(&app);
     client.make_progress().await;
 

@@ -1,0 +1,197 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{App, test, web};
+use reqwest::StatusCode as ReqwestStatus;
+use secrecy::SecretString;
+use serde_json::Value;
+use tokengate::auth::Issuer;
+use tokengate::config::LimitsSettings;
+use tokengate::credentials::{CredentialStore, HashingPool};
+use tokengate::startup::configure;
+use tokengate::throttle::LoginThrottle;
+
+use crate::helpers::{PASSWORD, USER, spawn_app_with};
+
+/// A store that counts how many password checks (hashes) it was asked for.
+#[derive(Default)]
+struct CountingStore {
+    checks: AtomicUsize,
+}
+
+impl CredentialStore for CountingStore {
+    fn verify(&self, username: &str, password: &str) -> bool {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        username == USER && password == PASSWORD
+    }
+}
+
+fn limits(ip: (u32, u32), user: (u32, u32)) -> LimitsSettings {
+    LimitsSettings {
+        login_per_ip_per_minute: ip.0,
+        login_per_ip_burst: ip.1,
+        login_per_user_per_minute: user.0,
+        login_per_user_burst: user.1,
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[actix_web::test]
+async fn a_throttled_wrong_password_costs_no_hash() {
+    let store = Arc::new(CountingStore::default());
+    let secret = SecretString::from("0123456789abcdef0123456789abcdef");
+    let issuer = Issuer::new(
+        jsonwebtoken::Algorithm::HS256,
+        &secret,
+        "tokengate",
+        "tokengate",
+        Duration::from_secs(60),
+    );
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(HashingPool::new(store.clone(), 1)))
+            .app_data(web::Data::new(issuer))
+            .app_data(web::Data::new(LoginThrottle::new(&limits((0, 0), (1, 3)))))
+            .configure(configure),
+    )
+    .await;
+    let attempt = || {
+        test::TestRequest::get()
+            .uri("/login")
+            .peer_addr("192.0.2.1:4000".parse().unwrap())
+            .insert_header(("Authorization", basic(USER, "wrong")))
+            .insert_header(("Accept", "application/json"))
+            .to_request()
+    };
+
+    for _ in 0..3 {
+        let response = test::call_service(&app, attempt()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(store.checks.load(Ordering::SeqCst), 3);
+    for _ in 0..20 {
+        let response = test::call_service(&app, attempt()).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    assert_eq!(
+        store.checks.load(Ordering::SeqCst),
+        3,
+        "throttled attempts must not reach the password check"
+    );
+}
+
+#[tokio::test]
+async fn too_many_attempts_for_one_user_get_429_with_retry_after() {
+    let app = spawn_app_with(&[
+        ("TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE", "0"),
+        ("TOKENGATE__LIMITS__LOGIN_PER_USER_PER_MINUTE", "1"),
+        ("TOKENGATE__LIMITS__LOGIN_PER_USER_BURST", "2"),
+    ])
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.login_json(USER, "wrong").await.status(),
+            ReqwestStatus::UNAUTHORIZED
+        );
+    }
+
+    let throttled = app.login_json(USER, "wrong").await;
+
+    assert_eq!(throttled.status(), ReqwestStatus::TOO_MANY_REQUESTS);
+    let retry_after: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(throttled.headers()["cache-control"], "no-store");
+    let body: Value = throttled.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_requests");
+    // The right password is refused too while throttled: that is the point.
+    assert_eq!(
+        app.login_json(USER, PASSWORD).await.status(),
+        ReqwestStatus::TOO_MANY_REQUESTS
+    );
+    // Another account is not affected by the throttled one.
+    assert_eq!(
+        app.login_json("someone-else", "x").await.status(),
+        ReqwestStatus::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn one_address_trying_many_usernames_is_throttled() {
+    let app = spawn_app_with(&[
+        ("TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE", "1"),
+        ("TOKENGATE__LIMITS__LOGIN_PER_IP_BURST", "3"),
+    ])
+    .await;
+    for n in 0..3 {
+        let response = app.login_json(&format!("user{n}"), "guess").await;
+        assert_eq!(response.status(), ReqwestStatus::UNAUTHORIZED);
+    }
+
+    let response = app.login_json("user-next", "guess").await;
+
+    assert_eq!(response.status(), ReqwestStatus::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn requests_without_credentials_do_not_count_against_the_limit() {
+    let app = spawn_app_with(&[
+        ("TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE", "1"),
+        ("TOKENGATE__LIMITS__LOGIN_PER_IP_BURST", "1"),
+    ])
+    .await;
+    // A browser's first visit carries no credentials; it only gets the prompt.
+    for _ in 0..5 {
+        assert_eq!(
+            app.get("/login").await.status(),
+            ReqwestStatus::UNAUTHORIZED
+        );
+    }
+
+    assert_eq!(
+        app.login_json(USER, PASSWORD).await.status(),
+        ReqwestStatus::OK
+    );
+}
+
+#[tokio::test]
+async fn browsers_get_a_plain_text_429() {
+    let app = spawn_app_with(&[
+        ("TOKENGATE__LIMITS__LOGIN_PER_USER_PER_MINUTE", "1"),
+        ("TOKENGATE__LIMITS__LOGIN_PER_USER_BURST", "1"),
+    ])
+    .await;
+    let attempt = || {
+        app.client
+            .get(app.url("/login"))
+            .basic_auth(USER, Some("wrong"))
+            .send()
+    };
+    assert_eq!(
+        attempt().await.unwrap().status(),
+        ReqwestStatus::UNAUTHORIZED
+    );
+
+    let response = attempt().await.unwrap();
+
+    assert_eq!(response.status(), ReqwestStatus::TOO_MANY_REQUESTS);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(response.headers().contains_key("retry-after"));
+}
