@@ -19,6 +19,7 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
 use crate::config::LimitsSettings;
+use crate::proxy;
 
 /// How often idle keys are dropped, bounding memory under random usernames
 /// or addresses: a key lives at most this long past its refill time.
@@ -29,9 +30,11 @@ type KeyedLimiter<K, C> =
 
 /// The address a login attempt is counted against.
 ///
-/// The one place that decides who the client is; today the TCP peer.
+/// The TCP peer, or behind a trusted proxy the client it vouches for
+/// ([`proxy::client_ip`]), so clients behind one load balancer do not share a
+/// budget.
 pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|address| address.ip())
+    proxy::client_ip(req)
 }
 
 /// A login attempt refused before its password was checked.

@@ -251,7 +251,10 @@ mod tests {
         assert!(verifier.verify::<Claims>(&unnamed).is_ok());
         header.kid = Some("another-key".to_owned());
         let misnamed = jsonwebtoken::encode(&header, &claims, &key).unwrap();
-        assert_eq!(verifier.verify::<Claims>(&misnamed), Err(TokenError::Invalid));
+        assert_eq!(
+            verifier.verify::<Claims>(&misnamed),
+            Err(TokenError::Invalid)
+        );
     }
 
     #[test]

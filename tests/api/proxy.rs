@@ -132,3 +132,31 @@ async fn healthcheck_exits_0_while_the_server_answers_and_1_when_it_is_gone() {
     assert_eq!(gone.status.code(), Some(1), "{gone:?}");
     assert!(String::from_utf8_lossy(&gone.stderr).contains("unreachable"));
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_login_attempts_are_counted_per_forwarded_client() {
+    let app = spawn_app_with(&[
+        ("TOKENGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1"),
+        ("TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE", "1"),
+        ("TOKENGATE__LIMITS__LOGIN_PER_IP_BURST", "2"),
+    ])
+    .await;
+    let attempt = |client: &'static str, user: String| {
+        app.client
+            .get(app.url("/login"))
+            .basic_auth(user, Some("guess"))
+            .header("Accept", "application/json")
+            .header("X-Forwarded-For", client)
+            .send()
+    };
+    for n in 0..2 {
+        let response = attempt("198.51.100.1", format!("user{n}")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = attempt("198.51.100.1", "user-next".into()).await.unwrap();
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Another client behind the same proxy has its own budget.
+    let other = attempt("198.51.100.2", "user-other".into()).await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+}
