@@ -5,7 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{prefers_html, request_is_https, security_headers};
+use super::{prefers_html, security_headers};
 use crate::auth::{Authenticated, Claims, QUERY_PARAMETER, Verifier};
 use crate::config::TokenSource;
 use crate::pages::{AccessGrantedPage, Expiry, html_page};
@@ -67,7 +67,8 @@ fn move_token_to_cookie(req: &HttpRequest, verifier: &Verifier, exp: i64) -> Opt
         .http_only(true)
         .same_site(SameSite::Strict)
         .path("/")
-        .secure(request_is_https(req))
+        // HTTPS as this listener or a trusted proxy (X-Forwarded-Proto) saw it.
+        .secure(crate::proxy::is_https(req))
         .max_age(time::Duration::seconds((until - now).max(0)))
         .expires(OffsetDateTime::from_unix_timestamp(until).ok()?)
         .finish();

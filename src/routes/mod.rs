@@ -31,13 +31,6 @@ pub fn security_headers(response: &mut HttpResponseBuilder) {
         ));
 }
 
-/// Whether the request reached us over HTTPS. Decided from our own listener
-/// only: `X-Forwarded-Proto` is believed only from a trusted proxy, which is
-/// wired in here, in one place.
-pub fn request_is_https(req: &HttpRequest) -> bool {
-    req.app_config().secure()
-}
-
 /// True when the client ranks JSON above HTML in its `Accept` header.
 pub fn prefers_json(req: &HttpRequest) -> bool {
     preferred_of_json_and_html(req) == Some(Preferred::Json)

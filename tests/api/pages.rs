@@ -70,6 +70,31 @@ async fn a_browser_following_the_private_link_is_redirected_without_the_token() 
 }
 
 #[tokio::test]
+async fn the_cookie_is_secure_when_a_trusted_proxy_says_the_request_was_https() {
+    let trusting = spawn_app_with(&[("TOKENGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let untrusting = spawn_app().await;
+    for (app, secure) in [(&trusting, true), (&untrusting, false)] {
+        let token = app.token().await;
+        let response = app
+            .client
+            .get(app.url(&format!("/access?token={token}")))
+            .header("Accept", BROWSER_ACCEPT)
+            .header("X-Forwarded-Proto", "https")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+        let attributes = cookie_attributes(set_cookie);
+        assert_eq!(
+            attributes.iter().any(|a| a == "secure"),
+            secure,
+            "{set_cookie}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_cookie_from_the_redirect_opens_the_access_granted_page() {
     let app = spawn_app().await;
     let token = app.token().await;
