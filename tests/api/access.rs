@@ -16,13 +16,7 @@ async fn a_valid_token_in_each_source_is_accepted() {
 
     let by_query = app.get(&format!("/access?token={token}")).await;
     let by_bearer = app.access_with_bearer(&token).await;
-    let by_cookie = app
-        .client
-        .get(app.url("/access"))
-        .header("Cookie", format!("tokengate_token={token}"))
-        .send()
-        .await
-        .unwrap();
+    let by_cookie = app.access_with_cookie(&token).await;
 
     for response in [by_query, by_bearer, by_cookie] {
         assert_eq!(response.status(), StatusCode::OK);

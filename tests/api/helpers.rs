@@ -132,6 +132,15 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    pub async fn access_with_cookie(&self, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/access"))
+            .header("Cookie", format!("tokengate_token={token}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn access_with_bearer(&self, token: &str) -> reqwest::Response {
         self.client
             .get(self.url("/access"))

@@ -152,13 +152,7 @@ async fn an_eight_kilobyte_token_is_refused_without_decoding() {
     );
 
     let by_bearer = app.access_with_bearer(&token).await;
-    let by_cookie = app
-        .client
-        .get(app.url("/access"))
-        .header("Cookie", format!("tokengate_token={token}"))
-        .send()
-        .await
-        .unwrap();
+    let by_cookie = app.access_with_cookie(&token).await;
     let by_query = app.get(&format!("/access?token={token}")).await;
 
     assert_token_rejected(by_bearer, "token_invalid").await;
