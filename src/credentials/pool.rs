@@ -1,21 +1,27 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::oneshot;
 
-use super::CredentialStore;
+use super::{CredentialStore, hashing};
 
 /// Password checks waiting for a thread, per thread, before logins are shed.
 const QUEUE_PER_THREAD: usize = 64;
+
+/// A check thread idle this long gives its argon2 work area back, so a quiet
+/// service returns to its idle memory footprint.
+const RELEASE_WORK_AREA_AFTER: Duration = Duration::from_secs(10);
 
 /// Runs password checks on a fixed set of dedicated threads, so a login
 /// flood never occupies the async workers that validate tokens.
 ///
 /// Dedicated threads rather than tokio's blocking pool: each keeps reusing
-/// its own 19 MiB argon2 work area (the blocking pool's short-lived threads
-/// left a fresh allocator arena behind each, and RSS passed 1 GB under a
-/// flood), and they run at a lower CPU priority than the workers.
+/// its own 19 MiB argon2 work area while checks keep coming (the blocking
+/// pool's short-lived threads left a fresh allocator arena behind each, and
+/// RSS passed 1 GB under a flood), and they run at a lower CPU priority than
+/// the workers.
 #[derive(Clone)]
 pub struct HashingPool {
     store: Arc<ArcSwap<Arc<dyn CredentialStore>>>,
@@ -89,7 +95,15 @@ impl HashingPool {
 /// A check thread: lowered priority, then checks until the pool is dropped.
 fn run_checks(queue: Receiver<Job>) {
     lower_thread_priority();
-    for job in queue {
+    loop {
+        let job = match queue.recv_timeout(RELEASE_WORK_AREA_AFTER) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                hashing::release_work_area();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         // A client that gave up has dropped its receiver; skip its check.
         if job.answer.is_closed() {
             continue;
