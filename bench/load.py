@@ -4,8 +4,15 @@ machine, the bare route (the ceiling), /access with valid and invalid tokens,
 /auth/verify when present, /login, and /access during a login flood; plus
 idle and peak RSS and the time from process start to the first /healthz 200.
 
+The token scenarios and the bare route run in alternating rounds and the
+table gives each one's median, so drift on a shared machine (another build
+starting, say) lands on all of them rather than on whichever ran last. Beside
+req/s it gives the service's own CPU time per request (utime + stime from
+/proc), which moves far less with the machine's load than req/s does.
+
 Prints a Markdown table and writes BENCHMARKS.md. Installs wrk (Debian) if
-missing. Usage: bench/load.py [--duration 10] [--connections 32] [--no-write]
+missing. Usage: bench/load.py [--duration 8] [--rounds 3] [--connections 32]
+[--no-write]
 """
 
 import argparse
@@ -16,6 +23,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import socket
 import subprocess
 import sys
@@ -42,6 +50,12 @@ def ensure_wrk():
     subprocess.run(["apt-get", "update", "-qq"], check=True)
     subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
                    env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of the whole process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid, field="VmRSS"):
@@ -124,12 +138,14 @@ LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(path, headers=(), connections=32, duration=10, threads=1, timeout="10s"):
+def wrk(path, headers=(), connections=32, duration=10, threads=1, timeout="10s", pid=None):
     args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
             f"--timeout={timeout}"]
     for header in headers:
         args += ["-H", header]
+    cpu_before = cpu_seconds(pid) if pid else None
     out = sh(*args, url(path))
+    cpu = cpu_seconds(pid) - cpu_before if pid else None
     latency = {p: float(v) * UNIT[u] for p, v, u in LATENCY.findall(out)}
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -141,7 +157,22 @@ def wrk(path, headers=(), connections=32, duration=10, threads=1, timeout="10s")
         "requests": requests,
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+        "cpu_us": cpu * 1e6 / requests if cpu is not None and requests else None,
     }
+
+
+def median_run(runs):
+    """The run with the median req/s (its own latencies and CPU kept together),
+    plus the errors of every run, so no round's failures are hidden."""
+    ordered = sorted(runs, key=lambda r: r["rps"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["rounds"] = [r["rps"] for r in runs]
+    chosen["requests"] = sum(r["requests"] for r in runs)
+    chosen["non2xx"] = sum(r["non2xx"] for r in runs)
+    chosen["socket_errors"] = sum(r["socket_errors"] for r in runs)
+    cpu = [r["cpu_us"] for r in runs if r["cpu_us"] is not None]
+    chosen["cpu_us"] = statistics.median(cpu) if cpu else None
+    return chosen
 
 
 def errors(result, expect_success=True):
@@ -154,7 +185,8 @@ LOAD_BEFORE = os.getloadavg()[0]
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -166,39 +198,49 @@ def main():
 
     with tempfile.TemporaryDirectory() as workdir:
         server = Server(Path(workdir))
+        pid = server.process.pid
         try:
             token = login_token()
             bearer = f"Authorization: Bearer {token}"
             forged = f"Authorization: Bearer {token[:-2]}xx"
-            rows = {}
-            wrk("/bare", connections=c, duration=2)  # warm-up
-            rows["bare route (no auth)"] = (wrk("/bare", connections=c, duration=d), True)
-            rows["/access valid token"] = (wrk("/access", [bearer], connections=c, duration=d), True)
-            rows["/access invalid token"] = (wrk("/access", [forged], connections=c, duration=d), False)
-            if path_exists("/auth/verify"):
-                rows["/auth/verify valid token"] = (
-                    wrk("/auth/verify", [bearer], connections=c, duration=d), True)
             login_headers = [f"Authorization: {basic_header()}", "Accept: application/json"]
-            rows["/login"] = (wrk("/login", login_headers, connections=cores * 2, duration=d), True)
-
-            # /access while 64 connections flood /login.
-            flood = subprocess.Popen(
-                ["wrk", "-t1", "-c64", f"-d{d + 4}s", "--latency", "--timeout=30s",
-                 *sum((["-H", h] for h in login_headers), []), url("/login")],
-                stdout=subprocess.PIPE, text=True)
-            time.sleep(2)
-            rows["/access during login flood"] = (
-                wrk("/access", [bearer], connections=c, duration=d), True)
-            flood_out = flood.communicate()[0]
-            flood_errors = re.search(r"Socket errors: .*", flood_out)
-            flood_non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", flood_out)
+            scenarios = [
+                ("bare route (no auth)", "/bare", [], True),
+                ("/access valid token", "/access", [bearer], True),
+                ("/access invalid token", "/access", [forged], False),
+            ]
+            if path_exists("/auth/verify"):
+                scenarios.append(("/auth/verify valid token", "/auth/verify", [bearer], True))
+            runs = {name: [] for name, *_ in scenarios}
+            runs["/access during login flood"] = []
+            flood_outputs = []
+            wrk("/bare", connections=c, duration=2)  # warm-up
+            for _ in range(args.rounds):
+                for name, path, headers, _ in scenarios:
+                    runs[name].append(wrk(path, headers, connections=c, duration=d, pid=pid))
+                # /access while 64 connections flood /login.
+                flood = subprocess.Popen(
+                    ["wrk", "-t1", "-c64", f"-d{d + 3}s", "--latency", "--timeout=30s",
+                     *sum((["-H", h] for h in login_headers), []), url("/login")],
+                    stdout=subprocess.PIPE, text=True)
+                time.sleep(2)
+                runs["/access during login flood"].append(
+                    wrk("/access", [bearer], connections=c, duration=d))
+                flood_outputs.append(flood.communicate()[0])
+            runs["/login"] = [wrk("/login", login_headers, connections=cores * 2, duration=d,
+                                  pid=pid)]
         finally:
             peak_rss_kib = server.stop()
 
+    expect_success = {name: ok for name, _, _, ok in scenarios}
+    rows = {name: (median_run(r), expect_success.get(name, True)) for name, r in runs.items()}
+    flood_non2xx = sum(int(m.group(1)) for out in flood_outputs
+                       for m in [re.search(r"Non-2xx or 3xx responses: (\d+)", out)] if m)
+    flood_errors = [m.group(0) for out in flood_outputs
+                    for m in [re.search(r"Socket errors: .*", out)] if m]
     verify_ms = password_verify_ms()
-    table = render(rows, server, peak_rss_kib, verify_ms, cores, d, c,
-                   flood_errors.group(0) if flood_errors else "none",
-                   int(flood_non2xx.group(1)) if flood_non2xx else 0)
+    table = render(rows, server, peak_rss_kib, verify_ms, cores, d, c, args.rounds,
+                   "; ".join(flood_errors) or "none", flood_non2xx)
     print(table)
     if not args.no_write:
         write_benchmarks(table)
@@ -212,19 +254,22 @@ def password_verify_ms():
     return json.loads(estimate.read_text())["mean"]["point_estimate"] / 1e6
 
 
-def render(rows, server, peak_rss_kib, verify_ms, cores, d, c, flood_errors, flood_non2xx):
+def render(rows, server, peak_rss_kib, verify_ms, cores, d, c, rounds, flood_errors,
+           flood_non2xx):
     bare = rows["bare route (no auth)"][0]
     valid = rows["/access valid token"][0]
     invalid = rows["/access invalid token"][0]
     login = rows["/login"][0]
     flood = rows["/access during login flood"][0]
     lines = [
-        "| scenario | req/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|",
+        "| scenario | req/s (median) | each round | p50 ms | p99 ms | service CPU µs/req | errors |",
+        "|---|---:|---|---:|---:|---:|---:|",
     ]
     for name, (r, expect_success) in rows.items():
-        lines.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
-                     f"{errors(r, expect_success)} |")
+        each = " / ".join(f"{rps:.0f}" for rps in r["rounds"])
+        cpu = f"{r['cpu_us']:.1f}" if r["cpu_us"] is not None else "–"
+        lines.append(f"| {name} | {r['rps']:.0f} | {each} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                     f"{cpu} | {errors(r, expect_success)} |")
     login_target = 0.8 * cores / (verify_ms / 1000)
     checks = [
         ("/access valid ÷ bare route req/s", valid["rps"] / bare["rps"], "≥ 0.9"),
@@ -235,6 +280,8 @@ def render(rows, server, peak_rss_kib, verify_ms, cores, d, c, flood_errors, flo
     ]
     lines += ["", "| ratio | value | target |", "|---|---:|---|"]
     lines += [f"| {name} | {value:.2f} | {target} |" for name, value, target in checks]
+    lines.append(f"| (for reading) bare route ÷ /access valid, service CPU per request | "
+                 f"{bare['cpu_us'] / valid['cpu_us']:.2f} | |")
     lines += [
         "",
         "| resource | value | target |",
@@ -243,9 +290,10 @@ def render(rows, server, peak_rss_kib, verify_ms, cores, d, c, flood_errors, flo
         f"| peak RSS | {peak_rss_kib / 1024:.1f} MB | |",
         f"| start to first /healthz 200 | {server.ready_ms:.0f} ms | ≤ 100 ms |",
         "",
-        f"Login flood (64 connections on /login beside the /access run): "
+        f"Login flood (64 connections on /login beside each /access run): "
         f"non-2xx {flood_non2xx}, socket errors: {flood_errors}.",
-        f"wrk: 1 thread, {c} connections, {d} s per scenario (/login: {cores * 2} connections); "
+        f"wrk: 1 thread, {c} connections, {d} s per scenario, {rounds} alternating rounds "
+        f"(the median round shown; /login once, {cores * 2} connections); "
         f"one password verification (argon2id, default parameters): {verify_ms:.1f} ms.",
     ]
     return "\n".join(lines)

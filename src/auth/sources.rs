@@ -1,6 +1,7 @@
 use std::borrow::Cow;
 
 use actix_web::HttpRequest;
+use actix_web::cookie::Cookie;
 use actix_web::http::header::{self, Header as _};
 use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 
@@ -49,9 +50,7 @@ impl TokenSources {
             let found = match source {
                 TokenSource::Query => from_query(req.query_string()),
                 TokenSource::Bearer => from_bearer(req)?,
-                TokenSource::Cookie => req
-                    .cookie(&self.cookie_name)
-                    .map(|cookie| Cow::Owned(cookie.value().to_owned())),
+                TokenSource::Cookie => from_cookie(req, &self.cookie_name),
             };
             if let Some(token) = found {
                 return Ok(Some((source, token)));
@@ -65,6 +64,19 @@ fn from_query(query: &str) -> Option<Cow<'_, str>> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(name, _)| name == QUERY_PARAMETER)
         .map(|(_, value)| value)
+}
+
+/// Borrowed from the `Cookie` header: `HttpRequest::cookie` would copy every
+/// cookie the browser sent into an owned list first.
+fn from_cookie<'r>(req: &'r HttpRequest, name: &str) -> Option<Cow<'r, str>> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| Cookie::parse(pair.trim()).ok())
+        .find(|cookie| cookie.name() == name)
+        .and_then(|cookie| cookie.value_raw())
+        .map(Cow::Borrowed)
 }
 
 fn from_bearer(req: &HttpRequest) -> Result<Option<Cow<'static, str>>, TokenError> {
@@ -84,4 +96,45 @@ fn is_bearer_scheme(req: &HttpRequest) -> bool {
         .get(header::AUTHORIZATION)
         .and_then(|value| value.as_bytes().get(..6))
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn cookie_token(headers: &[&str]) -> Option<String> {
+        let mut request = TestRequest::default();
+        for value in headers {
+            request = request.append_header((header::COOKIE, *value));
+        }
+        let req = request.to_http_request();
+        let sources = TokenSources::new(vec![TokenSource::Cookie], "tokengate_token");
+        sources.find(&req).unwrap().map(Cow::into_owned)
+    }
+
+    #[test]
+    fn the_cookie_is_found_among_others_and_across_headers() {
+        assert_eq!(
+            cookie_token(&["tokengate_token=a.b.c"]).as_deref(),
+            Some("a.b.c")
+        );
+        assert_eq!(
+            cookie_token(&["theme=dark;  tokengate_token=a.b.c ; lang=en"]).as_deref(),
+            Some("a.b.c")
+        );
+        assert_eq!(
+            cookie_token(&["theme=dark", "tokengate_token=a.b.c"]).as_deref(),
+            Some("a.b.c")
+        );
+    }
+
+    #[test]
+    fn only_the_exact_cookie_name_counts() {
+        assert_eq!(cookie_token(&[]), None);
+        assert_eq!(cookie_token(&["xtokengate_token=a.b.c; tokengate=d"]), None);
+        assert_eq!(cookie_token(&["TOKENGATE_TOKEN=a.b.c"]), None);
+        assert_eq!(cookie_token(&["tokengate_token"]), None);
+    }
 }
