@@ -316,7 +316,7 @@ def write_benchmarks(table):
         f"Run on {datetime.date.today().isoformat()}: {os.cpu_count()} cores ({cpu}), "
         f"{platform.system()} {platform.release()}, wrk on the same machine, "
         f"load average before the run {LOAD_BEFORE:.2f}. "
-        f"Command: `bench/load.py`.",
+        f"Command: `{' '.join(['bench/load.py', *sys.argv[1:]])}`.",
         "",
         table,
         marker_end,
