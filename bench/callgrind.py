@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Instructions per request, per route: runs the release build under
+valgrind's callgrind with one worker, warms each route up, zeroes the
+counters, sends N keep-alive requests and reads the totals back. Unlike
+req/s, the counts do not move with the machine's load, so they compare
+builds and routes exactly (BENCHMARKS.md, "Where /access's time goes").
+
+Usage: bench/callgrind.py [--requests 2000] [PATH ...]  (default: /bare /access)
+Needs valgrind (Debian's package). Leaves the profiles in target/callgrind/
+for callgrind_annotate --inclusive=yes.
+"""
+
+import argparse
+import http.client
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load  # noqa: E402  (the same binary, credentials and secret)
+
+PORT = 22083
+OUT = load.ROOT / "target" / "callgrind"
+
+
+def connect():
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            return connection
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def send(connection, path, headers, count):
+    for _ in range(count):
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path} answered {response.status}")
+
+
+def login(connection):
+    connection.request("GET", "/login", headers={
+        "Authorization": load.basic_header(), "Accept": "application/json"})
+    response = connection.getresponse()
+    body = response.read().decode()
+    return re.search(r'"access_token":"([^"]+)"', body).group(1)
+
+
+def profile(path, requests, users):
+    name = path.strip("/").replace("/", "_") or "root"
+    out = OUT / f"{name}.out"
+    env = {
+        **os.environ,
+        "RUST_LOG": "warn",
+        "TOKENGATE__SERVER__PORT": str(PORT),
+        "TOKENGATE__SERVER__WORKERS": "1",
+        "TOKENGATE__SERVER__BARE_ROUTE": "true",
+        "TOKENGATE__JWT__SECRET": load.SECRET,
+        "TOKENGATE__JWT__TTL": "1h",
+        "TOKENGATE__USERS__FILE": str(users),
+    }
+    process = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(load.BINARY)],
+        cwd=load.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        connection = connect()
+        headers = {"Authorization": f"Bearer {login(connection)}"}
+        send(connection, path, headers, 200)
+        subprocess.run(["callgrind_control", "-z", str(process.pid)], check=True,
+                       capture_output=True)
+        send(connection, path, headers, requests)
+        subprocess.run(["callgrind_control", "-d", str(process.pid)], check=True,
+                       capture_output=True)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    dumped = sorted(OUT.glob(f"{name}.out.*"), key=lambda p: p.stat().st_mtime)[-1]
+    totals = re.search(r"^totals:\s+(\d+)", dumped.read_text(), re.M)
+    return int(totals.group(1)) / requests, dumped
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("paths", nargs="*", default=["/bare", "/access"])
+    args = parser.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=load.ROOT, check=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for stale in OUT.glob("*.out*"):
+        stale.unlink()
+    users = OUT / "users"
+    users.write_text(load.sh(str(load.BINARY), "hash-password", "--user", load.USER,
+                             input=load.PASSWORD + "\n"))
+    print("| route | instructions per request | profile |")
+    print("|---|---:|---|")
+    for path in args.paths:
+        per_request, dumped = profile(path, args.requests, users)
+        print(f"| {path} | {per_request / 1000:.1f}k | {dumped.relative_to(load.ROOT)} |")
+
+
+if __name__ == "__main__":
+    main()
