@@ -79,6 +79,11 @@ impl Issuer {
         self.current.load().header.kid.clone()
     }
 
+    /// Whether one signature takes long enough to keep off an async worker.
+    pub fn signs_slowly(&self) -> bool {
+        is_slow_to_sign(self.current.load().header.alg)
+    }
+
     pub fn mint(&self, subject: &str) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let signer = self.current.load();
         let now = OffsetDateTime::now_utc();
@@ -116,5 +121,29 @@ impl Signer {
             audience,
             ttl,
         }
+    }
+}
+
+/// RSA signatures take over a millisecond (BENCHMARKS.md); every other
+/// algorithm signs in tens of microseconds at most.
+fn is_slow_to_sign(algorithm: Algorithm) -> bool {
+    use Algorithm::*;
+    matches!(algorithm, RS256 | RS384 | RS512 | PS256 | PS384 | PS512)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rsa_keys_sign_off_the_workers() {
+        use Algorithm::*;
+        for algorithm in [HS256, HS384, HS512, ES256, EdDSA] {
+            assert!(!is_slow_to_sign(algorithm), "{algorithm:?}");
+        }
+        assert!(is_slow_to_sign(RS256));
+        let secret = SecretString::from("0123456789abcdef0123456789abcdef");
+        let issuer = Issuer::new(HS256, &secret, "iss", "aud", Duration::from_secs(60));
+        assert!(!issuer.signs_slowly());
     }
 }

@@ -1,9 +1,11 @@
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_httpauth::extractors::basic::BasicAuth;
 use serde::Serialize;
 
 use super::{prefers_json, security_headers};
-use crate::auth::Issuer;
+use crate::auth::{IssuedToken, Issuer};
 use crate::credentials::HashingPool;
 use crate::error::LoginError;
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
@@ -46,9 +48,7 @@ pub async fn login(
         return Err(rejected);
     }
 
-    let issued = issuer
-        .mint(&username)
-        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    let issued = mint(issuer.into_inner(), &username).await?;
     if wants_json {
         let mut response = HttpResponse::Ok();
         security_headers(&mut response);
@@ -66,4 +66,19 @@ pub async fn login(
         expiry: Expiry::at(issued.expires_at.unix_timestamp()),
     };
     Ok(html_page(HttpResponse::Ok(), &page))
+}
+
+/// Signs on the async worker, unless the key is RSA: its signature (about
+/// 1.3 ms) would hold up every request queued on the worker, so it runs on
+/// the blocking pool instead.
+async fn mint(issuer: Arc<Issuer>, subject: &str) -> Result<IssuedToken, LoginError> {
+    let issued = if issuer.signs_slowly() {
+        let subject = subject.to_owned();
+        web::block(move || issuer.mint(&subject))
+            .await
+            .map_err(|e| LoginError::Internal(e.to_string()))?
+    } else {
+        issuer.mint(subject)
+    };
+    issued.map_err(|e| LoginError::Internal(e.to_string()))
 }
