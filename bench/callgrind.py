@@ -12,7 +12,6 @@ for callgrind_annotate --inclusive=yes.
 
 import argparse
 import http.client
-import os
 import re
 import subprocess
 import sys
@@ -57,19 +56,9 @@ def login(connection):
     return re.search(r'"access_token":"([^"]+)"', body).group(1)
 
 
-def profile(path, requests, users):
+def profile(path, requests, env):
     name = path.strip("/").replace("/", "_") or "root"
     out = OUT / f"{name}.out"
-    env = {
-        **os.environ,
-        "RUST_LOG": "warn",
-        "TOKENGATE__SERVER__PORT": str(PORT),
-        "TOKENGATE__SERVER__WORKERS": "1",
-        "TOKENGATE__SERVER__BARE_ROUTE": "true",
-        "TOKENGATE__JWT__SECRET": load.SECRET,
-        "TOKENGATE__JWT__TTL": "1h",
-        "TOKENGATE__USERS__FILE": str(users),
-    }
     process = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(load.BINARY)],
         cwd=load.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -99,13 +88,11 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for stale in OUT.glob("*.out*"):
         stale.unlink()
-    users = OUT / "users"
-    users.write_text(load.sh(str(load.BINARY), "hash-password", "--user", load.USER,
-                             input=load.PASSWORD + "\n"))
+    env = load.bench_env(OUT, PORT, server__workers="1")
     print("| route | instructions per request | profile |")
     print("|---|---:|---|")
     for path in args.paths:
-        per_request, dumped = profile(path, args.requests, users)
+        per_request, dumped = profile(path, args.requests, env)
         print(f"| {path} | {per_request / 1000:.1f}k | {dumped.relative_to(load.ROOT)} |")
 
 

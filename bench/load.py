@@ -74,23 +74,30 @@ def healthz_ok():
         return False
 
 
+def bench_env(workdir, port, **settings):
+    """The environment a benchmarked tokengate runs with: the bench user in a
+    users file under workdir, the bare route on, the throttle off (the login
+    scenarios measure hashing, not the throttle), plus TOKENGATE__ settings."""
+    users = workdir / "users"
+    users.write_text(sh(str(BINARY), "hash-password", "--user", USER, input=PASSWORD + "\n"))
+    env = {
+        **os.environ,
+        "RUST_LOG": "warn",
+        "TOKENGATE__SERVER__PORT": str(port),
+        "TOKENGATE__SERVER__BARE_ROUTE": "true",
+        "TOKENGATE__JWT__SECRET": SECRET,
+        "TOKENGATE__JWT__TTL": "1h",
+        "TOKENGATE__USERS__FILE": str(users),
+        "TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE": "0",
+        "TOKENGATE__LIMITS__LOGIN_PER_USER_PER_MINUTE": "0",
+    }
+    env.update({f"TOKENGATE__{key.upper()}": value for key, value in settings.items()})
+    return env
+
+
 class Server:
     def __init__(self, workdir):
-        users = workdir / "users"
-        line = sh(str(BINARY), "hash-password", "--user", USER, input=PASSWORD + "\n")
-        users.write_text(line)
-        env = {
-            **os.environ,
-            "RUST_LOG": "warn",
-            "TOKENGATE__SERVER__PORT": str(PORT),
-            "TOKENGATE__SERVER__BARE_ROUTE": "true",
-            "TOKENGATE__JWT__SECRET": SECRET,
-            "TOKENGATE__JWT__TTL": "1h",
-            "TOKENGATE__USERS__FILE": str(users),
-            # The login scenarios measure hashing throughput, not the throttle.
-            "TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE": "0",
-            "TOKENGATE__LIMITS__LOGIN_PER_USER_PER_MINUTE": "0",
-        }
+        env = bench_env(workdir, PORT)
         started = time.perf_counter()
         self.process = subprocess.Popen([str(BINARY)], cwd=ROOT, env=env)
         while not healthz_ok():
