@@ -33,7 +33,8 @@ impl LiveState {
             jwt.leeway,
             TokenSources::new(jwt.sources.clone(), &jwt.cookie_name),
         )
-        .with_jwks_max_age(jwt.jwks_max_age);
+        .with_jwks_max_age(jwt.jwks_max_age)
+        .with_max_lifetime(jwt.ttl);
         let store = HtpasswdStore::from_file(&settings.users.file).map_err(|error| {
             ConfigError::new(
                 "users.file",
