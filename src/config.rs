@@ -262,11 +262,34 @@ pub fn load(config_dir: &Path, vars: &HashMap<String, String>) -> Result<Setting
         ));
     }
 
-    let overrides: config::Map<String, String> = vars
+    let mut overrides: config::Map<String, String> = vars
         .iter()
         .filter(|(name, _)| name.starts_with("TOKENGATE__"))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
+    // The list settings, comma-separated in a variable. Every other value
+    // stays the string it was: the config crate's `try_parsing` turned an
+    // all-digit secret into a float (40 digits became 17); numbers and
+    // booleans are parsed from strings field by field anyway.
+    let lists: Vec<(&str, Vec<String>)> = [
+        ("TOKENGATE__JWT__SOURCES", "jwt.sources"),
+        (
+            "TOKENGATE__SERVER__TRUSTED_PROXIES",
+            "server.trusted_proxies",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(variable, key)| {
+        let value = overrides.remove(variable)?;
+        let items = value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Some((key, items))
+    })
+    .collect();
     let layered = config::Config::builder()
         .add_source(config::File::from_str(
             EMBEDDED_DEFAULTS,
@@ -282,12 +305,14 @@ pub fn load(config_dir: &Path, vars: &HashMap<String, String>) -> Result<Setting
             config::Environment::with_prefix("TOKENGATE")
                 .prefix_separator("__")
                 .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("jwt.sources")
-                .with_list_parse_key("server.trusted_proxies")
-                .try_parsing(true)
                 .source(Some(overrides)),
-        )
+        );
+    let layered = lists
+        .into_iter()
+        .try_fold(layered, |builder, (key, items)| {
+            builder.set_override(key, items)
+        })
+        .map_err(from_config_crate)?
         .build()
         .map_err(from_config_crate)?;
 
@@ -308,6 +333,20 @@ pub fn load(config_dir: &Path, vars: &HashMap<String, String>) -> Result<Setting
 
 /// The `config` crate names the key inside its message; keep that sentence whole.
 fn from_config_crate(error: config::ConfigError) -> ConfigError {
+    // A parser's message quotes the offending source line, which may hold a
+    // secret: keep only its first line, the position (TOML's reads
+    // "TOML parse error at line 2, column 10").
+    if let config::ConfigError::FileParse { uri, cause } = &error {
+        let cause = cause.to_string();
+        let position = cause.lines().next().unwrap_or_default();
+        let position = position
+            .find("line ")
+            .map_or("position unknown", |at| &position[at..]);
+        return ConfigError::new(
+            uri.clone().unwrap_or_else(|| "config".to_owned()),
+            format!("syntax error at {position}"),
+        );
+    }
     let message = error.to_string();
     let key = match &error {
         config::ConfigError::Type { key: Some(key), .. } => key.clone(),
@@ -603,6 +642,49 @@ mod tests {
             settings.jwt.sources,
             vec![TokenSource::Bearer, TokenSource::Cookie]
         );
+    }
+
+    #[test]
+    fn string_settings_from_the_environment_arrive_byte_for_byte() {
+        let digits = "1234567890123456789012345678901234567890";
+        let settings = load(
+            &repo_config(),
+            &vars(&[
+                ("TOKENGATE__JWT__SECRET", digits),
+                ("TOKENGATE__JWT__ISSUER", "007"),
+                ("TOKENGATE__JWT__AUDIENCE", "1e3"),
+                ("TOKENGATE__SERVER__INSTANCE_ID", "0x10"),
+                ("TOKENGATE__SERVER__BARE_ROUTE", "true"),
+                ("TOKENGATE__SERVER__WORKERS", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.jwt_secret().unwrap().expose_secret(), digits);
+        assert_eq!(settings.jwt.issuer, "007");
+        assert_eq!(settings.jwt.audience, "1e3");
+        assert_eq!(settings.instance_id().unwrap().as_str(), "0x10");
+        assert!(settings.server.bare_route);
+        assert_eq!(settings.server.workers, 3);
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_line_and_column_but_never_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["default.toml", "development.toml"] {
+            std::fs::copy(repo_config().join(file), dir.path().join(file)).unwrap();
+        }
+        let local = dir.path().join("local.toml");
+        std::fs::write(
+            &local,
+            "[jwt]\nsecret = \"unclosed-secret-0123456789abcdef-0123456789\n",
+        )
+        .unwrap();
+        let error = load(dir.path(), &vars(&[])).unwrap_err();
+        let printed = error.to_string();
+        assert!(!printed.contains("unclosed-secret"), "{printed}");
+        assert!(!printed.contains('\n'), "{printed}");
+        assert!(error.key.ends_with("local.toml"), "{printed}");
+        assert!(printed.contains("line 2, column"), "{printed}");
     }
 
     #[test]
