@@ -449,11 +449,60 @@ impl Settings {
                 format!("cannot read `{}`: {error}", self.users.file.display()),
             )
         })?;
-        if self.environment == Environment::Production && users.contains(DEMO_USERS_MARKER) {
-            return Err(ConfigError::new(
+        // Parsed here, so `check-config` refuses what `serve` would (exit 78).
+        let store = crate::credentials::HtpasswdStore::parse(&users).map_err(|error| {
+            ConfigError::new(
                 "users.file",
-                "the demo users file is refused in production",
-            ));
+                format!("`{}`: {error}", self.users.file.display()),
+            )
+        })?;
+        if self.environment == Environment::Production {
+            self.validate_for_production(&users, store.is_empty())?;
+        }
+        Ok(())
+    }
+
+    /// What production refuses beyond the general rules: demo data, an
+    /// empty users file, files any local user could rewrite.
+    fn validate_for_production(&self, users: &str, no_users: bool) -> Result<(), ConfigError> {
+        let refuse = |message: &str| Err(ConfigError::new("users.file", message));
+        if users.contains(DEMO_USERS_MARKER) {
+            return refuse("the demo users file is refused in production");
+        }
+        // The demo account copied without its marker comment.
+        if demo_hashes().any(|hash| users.contains(hash)) {
+            return refuse("holds the demo user's password hash, refused in production");
+        }
+        if no_users {
+            return refuse("lists no user, so nobody could log in");
+        }
+        let jwt = &self.jwt;
+        let mut files = vec![("users.file".to_owned(), &self.users.file)];
+        files.extend(
+            jwt.secret_file
+                .iter()
+                .map(|f| ("jwt.secret_file".to_owned(), f)),
+        );
+        for (index, key) in jwt.keys.iter().enumerate() {
+            for (field, file) in [
+                ("secret_file", &key.secret_file),
+                ("private_key_file", &key.private_key_file),
+            ] {
+                if let Some(file) = file {
+                    files.push((format!("jwt.keys[{index}].{field}"), file));
+                }
+            }
+        }
+        for (key, file) in files {
+            if is_world_writable(file) {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "`{}` is writable by every user; refused in production (chmod o-w)",
+                        file.display()
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -579,6 +628,20 @@ impl JwtSettings {
             "jwt.secret"
         }
     }
+}
+
+/// The password hashes of the shipped demo users file.
+fn demo_hashes() -> impl Iterator<Item = &'static str> {
+    include_str!("../config/demo-users.htpasswd")
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| line.split_once(':').map(|(_, hash)| hash.trim()))
+        .filter(|hash| !hash.is_empty())
+}
+
+fn is_world_writable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o002 != 0)
 }
 
 fn or_core_count(value: usize) -> usize {
@@ -741,6 +804,102 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.key, "users.file", "{error}");
+    }
+
+    fn production_vars<'a>(
+        users: &'a str,
+        extra: &[(&'a str, &'a str)],
+    ) -> HashMap<String, String> {
+        let mut pairs = vec![
+            ("TOKENGATE_ENV", "production"),
+            (
+                "TOKENGATE__JWT__SECRET",
+                "a-production-secret-of-at-least-32-bytes",
+            ),
+            ("TOKENGATE__USERS__FILE", users),
+        ];
+        pairs.extend_from_slice(extra);
+        vars(&pairs)
+    }
+
+    #[test]
+    fn production_refuses_empty_demo_or_world_writable_users_files_and_secrets() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users");
+        let users_path = users.to_str().unwrap();
+        let real = format!("alice:{}\n", crate::credentials::hash_password("x"));
+        std::fs::write(&users, &real).unwrap();
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o644)).unwrap();
+        load(&repo_config(), &production_vars(users_path, &[])).expect("a sound file loads");
+
+        let demo = std::fs::read_to_string(repo_config().join("demo-users.htpasswd")).unwrap();
+        let without_marker: String = demo
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        for contents in ["", "# only a comment\n", without_marker.as_str()] {
+            std::fs::write(&users, contents).unwrap();
+            let error = load(&repo_config(), &production_vars(users_path, &[])).unwrap_err();
+            assert_eq!(error.key, "users.file", "{contents:?}: {error}");
+        }
+
+        std::fs::write(&users, &real).unwrap();
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let error = load(&repo_config(), &production_vars(users_path, &[])).unwrap_err();
+        assert_eq!(error.key, "users.file", "{error}");
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o646)).unwrap();
+        let extra = [("TOKENGATE__JWT__SECRET_FILE", secret.to_str().unwrap())];
+        let error = load(&repo_config(), &production_vars(users_path, &extra)).unwrap_err();
+        assert_eq!(error.key, "jwt.secret_file", "{error}");
+
+        // Development accepts all of this.
+        std::fs::write(&users, "").unwrap();
+        load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__USERS__FILE", users_path)]),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn production_refuses_the_development_secret_with_spaces_around_it() {
+        let padded = format!("{DEVELOPMENT_SECRET} ");
+        let error = load(
+            &repo_config(),
+            &vars(&[
+                ("TOKENGATE_ENV", "production"),
+                ("TOKENGATE__JWT__SECRET", padded.as_str()),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "jwt.secret", "{error}");
+    }
+
+    #[test]
+    fn users_files_serve_would_refuse_are_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users");
+        for line in [
+            "alice:$apr1$abc$def",
+            "alice:{SHA}abc=",
+            "alice:plaintext",
+            "alice:ab01FAX.bQRSU",
+        ] {
+            std::fs::write(&users, format!("{line}\n")).unwrap();
+            let error = load(
+                &repo_config(),
+                &vars(&[("TOKENGATE__USERS__FILE", users.to_str().unwrap())]),
+            )
+            .unwrap_err();
+            assert_eq!(error.key, "users.file", "{line}: {error}");
+            assert!(error.message.contains("line 1"), "{error}");
+        }
     }
 
     #[test]

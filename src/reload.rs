@@ -150,6 +150,11 @@ fn warn_about_restart_only_changes(old: &Settings, new: &Settings) {
     if server_changed {
         log::warn!("the server section changed; it takes effect only after a restart");
     }
+    let limits_changed =
+        serde_json::to_value(&old.limits).ok() != serde_json::to_value(&new.limits).ok();
+    if limits_changed {
+        log::warn!("the limits section changed; it takes effect only after a restart");
+    }
     if old.users.hash_concurrency != new.users.hash_concurrency {
         log::warn!("users.hash_concurrency changed; it takes effect only after a restart");
     }

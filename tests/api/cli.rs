@@ -78,3 +78,22 @@ fn check_config_fails_on_a_bad_value() {
     assert_eq!(output.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&output.stderr).contains("jwt.algorithm"));
 }
+
+#[test]
+fn check_config_and_serve_refuse_a_users_file_serve_cannot_use_with_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("bad-users");
+    std::fs::write(&users, "alice:$apr1$abc$def\n").unwrap();
+    for command in ["check-config", "serve"] {
+        let output = tokengate_command(&dir)
+            .arg(command)
+            .env("TOKENGATE__USERS__FILE", &users)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(78), "{command}: {output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("users.file"),
+            "{command}: {output:?}"
+        );
+    }
+}
