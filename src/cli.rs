@@ -81,8 +81,8 @@ fn toml_like(settings: &Settings) -> String {
 }
 
 pub fn hash_password_command(user: &str) -> ExitCode {
-    if user.is_empty() || user.contains([':', '\n', '\r']) {
-        eprintln!("tokengate: --user must be non-empty and contain no `:` or line break");
+    if let Err(rule) = crate::auth::check_username(user) {
+        eprintln!("tokengate: --user {rule}");
         return ExitCode::from(2);
     }
     let mut password = String::new();

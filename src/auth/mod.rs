@@ -9,7 +9,7 @@ mod keys;
 mod sources;
 mod verifier;
 
-pub use claims::Claims;
+pub use claims::{Claims, MAX_USERNAME_BYTES, check_username};
 pub use error::TokenError;
 pub use extractor::Authenticated;
 pub use issuer::{IssuedToken, Issuer};

@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use super::{Key, KeySet, TOKEN_TYPE, TokenError, TokenSources};
+use super::{Key, KeySet, TOKEN_TYPE, TokenError, TokenSources, check_username};
 
 /// Longest token accepted for decoding; anything larger is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 4096;
@@ -199,8 +199,10 @@ impl Rules {
         let latest = jsonwebtoken::get_current_timestamp()
             .saturating_add(max_lifetime.as_secs())
             .saturating_add(self.leeway.as_secs());
-        if expiry(token).is_none_or(|exp| exp > latest) {
-            return Err(TokenError::Invalid);
+        // An empty or odd `sub` would travel in X-Auth-Request-User.
+        match bounds(token) {
+            Some(bounds) if bounds.exp <= latest && check_username(&bounds.sub).is_ok() => {}
+            _ => return Err(TokenError::Invalid),
         }
         match data.header.typ.as_deref() {
             Some(typ) if is_expected_type(typ) => Ok(data.claims),
@@ -222,21 +224,20 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: Durati
     validation
 }
 
-/// The token's `exp`, already known to be there: read again from the
-/// payload since the claims type is the caller's. Only called for a token
-/// whose signature checked out.
-fn expiry(token: &str) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct Expiry {
-        exp: u64,
-    }
+/// The claims every token is held to, whatever the caller's claims type:
+/// read again from the payload, for a token whose signature checked out.
+#[derive(serde::Deserialize)]
+struct Bounds {
+    exp: u64,
+    sub: String,
+}
+
+fn bounds(token: &str) -> Option<Bounds> {
     let payload = token.split('.').nth(1)?;
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    serde_json::from_slice::<Expiry>(&json)
-        .ok()
-        .map(|claims| claims.exp)
+    serde_json::from_slice(&json).ok()
 }
 
 /// RFC 7515 4.1.9: `typ` compares case-insensitively, `application/` optional.

@@ -41,15 +41,17 @@ impl HtpasswdStore {
                 line: index + 1,
                 reason: reason.to_owned(),
             };
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+            // Only line ends are trimmed: a space before the name is part
+            // of it, and refused with it.
+            let line = line.trim_end();
+            if line.trim_start().is_empty() || line.trim_start().starts_with('#') {
                 continue;
             }
             let (user, hash) = line
                 .split_once(':')
                 .ok_or_else(|| line_error("expected `user:hash`"))?;
-            if user.is_empty() {
-                return Err(line_error("empty user name"));
+            if let Err(rule) = crate::auth::check_username(user) {
+                return Err(line_error(&format!("user name {rule}")));
             }
             let hash = PasswordHash::parse(hash).map_err(|e| line_error(&e.to_string()))?;
             if users.insert(user.to_owned(), hash).is_some() {
@@ -116,6 +118,20 @@ mod tests {
         assert!(error.to_string().starts_with("line 2:"), "{error}");
         let error = HtpasswdStore::parse("alice:{SHA}xyz\n").err().unwrap();
         assert!(error.to_string().contains("unsupported"), "{error}");
+    }
+
+    #[test]
+    fn user_names_outside_the_syntax_are_refused_with_their_line() {
+        let hash = hash_password("x");
+        for name in [" alice", "alice ", "alice,admin", "al\u{1}ice", "josé"] {
+            let error = HtpasswdStore::parse(&format!("# users\n{name}:{hash}\n"))
+                .err()
+                .unwrap_or_else(|| panic!("{name:?} accepted"));
+            assert!(
+                error.to_string().starts_with("line 2: user name"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -32,7 +32,15 @@ fn hash_password_prints_an_htpasswd_line_that_verifies() {
 #[test]
 fn hash_password_refuses_an_empty_password_or_bad_user() {
     let dir = tempfile::tempdir().unwrap();
-    for (user, stdin) in [("carol", "\n"), ("car:ol", "pw\n")] {
+    for (user, stdin) in [
+        ("carol", "\n"),
+        ("car:ol", "pw\n"),
+        (" carol", "pw\n"),
+        ("carol ", "pw\n"),
+        ("carol,admin", "pw\n"),
+        ("car\u{7}ol", "pw\n"),
+        ("carolé", "pw\n"),
+    ] {
         let mut child = tokengate_command(&dir)
             .args(["hash-password", "--user", user])
             .stdin(Stdio::piped())
