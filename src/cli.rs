@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
-use crate::credentials::hash_password;
+use crate::credentials::{HtpasswdStore, hash_password};
 
 /// Exit status for a configuration error (sysexits.h EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
@@ -70,6 +70,14 @@ pub fn check_config(cli: &Cli) -> ExitCode {
                 "# environment: {}\n{printed}",
                 settings.environment.as_str()
             );
+            // Loading parsed the users file already; this cannot fail but on a race.
+            if let Ok(store) = HtpasswdStore::from_file(&settings.users.file) {
+                for (user, weakness) in store.needing_rehash() {
+                    println!(
+                        "# user `{user}` needs a rehash ({weakness}): tokengate hash-password --user {user}"
+                    );
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,

@@ -37,6 +37,11 @@ impl Application {
             state.keys_summary,
             state.store.len()
         );
+        for (user, weakness) in state.store.needing_rehash() {
+            log::warn!(
+                "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
+            );
+        }
         let issuer = web::Data::new(state.issuer);
         let verifier = web::Data::new(state.verifier);
         let pool = web::Data::new(HashingPool::new(

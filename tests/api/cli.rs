@@ -105,3 +105,33 @@ fn check_config_and_serve_refuse_a_users_file_serve_cannot_use_with_78() {
         );
     }
 }
+
+#[test]
+fn check_config_and_start_up_name_the_users_whose_hash_is_weak() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("weak-users");
+    let weak = bcrypt::hash("x", 4).unwrap();
+    std::fs::write(
+        &users,
+        format!("{}oldtimer:{weak}\n", crate::helpers::users_file_contents()),
+    )
+    .unwrap();
+    let output = tokengate_command(&dir)
+        .arg("check-config")
+        .env("TOKENGATE__USERS__FILE", &users)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        printed.contains("# user `oldtimer` needs a rehash (bcrypt cost 4 is below 10)"),
+        "{printed}"
+    );
+    assert!(!printed.contains("`alice` needs"), "{printed}");
+
+    let binary = crate::helpers::RunningBinary::start(|command| {
+        command.env("TOKENGATE__USERS__FILE", &users);
+    });
+    let log = binary.log();
+    assert!(log.contains("user `oldtimer` needs a rehash"), "{log}");
+}
