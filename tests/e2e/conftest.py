@@ -187,7 +187,9 @@ class ComposeReplica(Replica):
         networks = json.loads(
             docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", self.ref)
         )
-        (self.host,) = [network["IPAddress"] for network in networks.values()]
+        ((self.host, self.gateway),) = [
+            (network["IPAddress"], network["Gateway"]) for network in networks.values()
+        ]
         self.url = f"http://{self.host}:{self.port}"
 
     def start(self):
@@ -347,19 +349,9 @@ class ComposeCluster:
             service: ComposeReplica(service)
             for service in ("tokengate-1", "tokengate-2", "tokengate-3")
         }
-        network = json.loads(
-            docker("network", "inspect", "-f", "{{json .IPAM.Config}}", self.network())
-        )
         # nginx's peer for requests through the published port: the host's
         # address on the bridge (docker-proxy or the NAT rule connects from it).
-        self.published_port_peer = network[0]["Gateway"]
-
-    def network(self):
-        ref = next(iter(self.replicas.values())).ref
-        (name,) = json.loads(
-            docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", ref)
-        ).keys()
-        return name
+        self.published_port_peer = next(iter(self.replicas.values())).gateway
 
     def start(self):
         for replica in self.replicas.values():
