@@ -1,11 +1,10 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web_httpauth::extractors::basic::BasicAuth;
 use serde::Serialize;
 
 use super::{prefers_json, security_headers};
-use crate::auth::{IssuedToken, Issuer};
+use crate::auth::{IssuedToken, Issuer, basic_credentials};
 use crate::credentials::HashingPool;
 use crate::error::LoginError;
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
@@ -25,14 +24,13 @@ struct TokenResponse {
 /// before any password is hashed.
 pub async fn login(
     req: HttpRequest,
-    credentials: Option<BasicAuth>,
     pool: web::Data<HashingPool>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,
 ) -> Result<HttpResponse, LoginError> {
     let wants_json = prefers_json(&req);
     let rejected = LoginError::InvalidCredentials { wants_json };
-    let Some(credentials) = credentials else {
+    let Some(credentials) = basic_credentials(&req) else {
         return Err(rejected);
     };
     let username = credentials.user_id().to_owned();
