@@ -11,5 +11,6 @@ mod pages;
 mod proxy;
 mod reload;
 mod rfc8725;
+mod roles;
 mod throttle;
 mod token_properties;
