@@ -35,6 +35,11 @@ impl Application {
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let state = LiveState::from_settings(settings)?;
         log::info!("{}; loaded {}", state.keys_summary, state.users_summary());
+        for (user, weakness) in state.store.needing_rehash() {
+            log::warn!(
+                "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
+            );
+        }
         let issuer = web::Data::new(state.issuer);
         let directory = web::Data::new(state.directory);
         let admin_group = web::Data::new(AdminGroup::new(state.admin_group));
@@ -163,8 +168,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         // Forward-auth answers plain 401s: the proxy, not a browser, reads them.
         .route("/auth/verify", web::route().to(routes::verify))
-        .route("/healthz", web::get().to(routes::healthz))
-        .route("/readyz", web::get().to(routes::readyz))
+        // HEAD too: load balancers and monitors probe with it.
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(routes::healthz))
+                .route(web::head().to(routes::healthz)),
+        )
+        .service(
+            web::resource("/readyz")
+                .route(web::get().to(routes::readyz))
+                .route(web::head().to(routes::readyz)),
+        )
         .route("/.well-known/jwks.json", web::get().to(routes::jwks));
 }
 

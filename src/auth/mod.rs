@@ -10,7 +10,9 @@ mod keys;
 mod sources;
 mod verifier;
 
-pub use claims::{AMR_OTP, AMR_PASSWORD, AuthorizationClaims, Claims};
+pub use claims::{
+    AMR_OTP, AMR_PASSWORD, AuthorizationClaims, Claims, MAX_USERNAME_BYTES, check_username,
+};
 pub use error::TokenError;
 pub use extractor::Authenticated;
 pub use guard::{
@@ -19,7 +21,7 @@ pub use guard::{
 };
 pub use issuer::{IssuedToken, Issuer, Subject};
 pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
-pub use sources::{QUERY_PARAMETER, TokenSources};
+pub use sources::{QUERY_PARAMETER, TokenSources, basic_credentials};
 pub use verifier::Verifier;
 
 /// The `typ` header tokengate mints and requires (RFC 8725 3.11, RFC 9068).

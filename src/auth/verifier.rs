@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use arc_swap::{ArcSwap, Guard};
+use base64::Engine as _;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Validation};
@@ -12,11 +13,16 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Claims, Key, KeySet, MFA_TOKEN_TYPE, TOKEN_TYPE, TokenError, TokenSources, mfa_audience,
+    Claims, Key, KeySet, MFA_TOKEN_TYPE, TOKEN_TYPE, TokenError, TokenSources, check_username,
+    mfa_audience,
 };
 
 /// Longest token accepted for decoding; anything larger is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// The longest lifetime a token may have left unless the app sets its own
+/// ([`Verifier::with_max_lifetime`]): the longest `jwt.ttl` allowed.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Checks tokens: the key chosen by `kid`, only that key's algorithm, explicit
 /// claim rules. Register it as `web::Data<Verifier>` and the
@@ -28,6 +34,8 @@ pub struct Verifier {
     current: ArcSwap<Rules>,
     /// Seconds; beside the rules since it only shapes the JWK Set's answer.
     jwks_max_age: AtomicU64,
+    /// Seconds a token's `exp` may lie beyond now (plus leeway).
+    max_lifetime: AtomicU64,
 }
 
 struct Rules {
@@ -96,7 +104,17 @@ impl Verifier {
                 leeway,
             }),
             jwks_max_age: AtomicU64::new(0),
+            max_lifetime: AtomicU64::new(DEFAULT_MAX_LIFETIME.as_secs()),
         }
+    }
+
+    /// Refuses tokens whose `exp` lies further than this (plus leeway) in
+    /// the future: no issuer of ours mints them, and an `exp` near `i64::MAX`
+    /// broke the expiry header and the cookie hand-off. Set to `jwt.ttl`.
+    pub fn with_max_lifetime(self, max_lifetime: Duration) -> Self {
+        self.max_lifetime
+            .store(max_lifetime.as_secs(), Ordering::Relaxed);
+        self
     }
 
     /// How long clients may cache the JWK Set (`Cache-Control: max-age`).
@@ -110,6 +128,8 @@ impl Verifier {
     pub fn replace(&self, other: Verifier) {
         self.jwks_max_age
             .store(other.jwks_max_age.into_inner(), Ordering::Relaxed);
+        self.max_lifetime
+            .store(other.max_lifetime.into_inner(), Ordering::Relaxed);
         self.current.store(other.current.into_inner());
     }
 
@@ -128,7 +148,11 @@ impl Verifier {
     pub fn authenticate<C: DeserializeOwned>(&self, req: &HttpRequest) -> Result<C, TokenError> {
         let rules = self.current.load();
         let token = rules.sources.find(req)?.ok_or(TokenError::Missing)?;
-        rules.verify(&token)
+        rules.verify(&token, self.max_lifetime())
+    }
+
+    fn max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.max_lifetime.load(Ordering::Relaxed))
     }
 
     /// The clock-skew allowance in force.
@@ -138,20 +162,29 @@ impl Verifier {
 
     /// Verifies signature, algorithm, `typ` and claims, and returns the claims.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
-        self.current.load().verify(token)
+        self.current.load().verify(token, self.max_lifetime())
     }
 
     /// Verifies an `mfa_token` (its own `typ` and audience; see
     /// [`Issuer::mint_mfa`](super::Issuer::mint_mfa)). Access tokens fail here.
     pub fn verify_mfa(&self, token: &str) -> Result<Claims, TokenError> {
         let rules = self.current.load();
-        rules.verify_as(token, &rules.mfa_validations, MFA_TOKEN_TYPE)
+        rules.verify_as(
+            token,
+            &rules.mfa_validations,
+            MFA_TOKEN_TYPE,
+            self.max_lifetime(),
+        )
     }
 }
 
 impl Rules {
-    fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
-        self.verify_as(token, &self.validations, TOKEN_TYPE)
+    fn verify<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        max_lifetime: Duration,
+    ) -> Result<C, TokenError> {
+        self.verify_as(token, &self.validations, TOKEN_TYPE, max_lifetime)
     }
 
     fn verify_as<C: DeserializeOwned>(
@@ -159,6 +192,7 @@ impl Rules {
         token: &str,
         validations: &[Validation],
         expected_typ: &str,
+        max_lifetime: Duration,
     ) -> Result<C, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Invalid);
@@ -193,8 +227,17 @@ impl Rules {
             return Err(TokenError::Invalid);
         }
         // RFC 7515 4.1.11: tokengate understands no critical extension.
-        if data.header.crit.is_some() {
+        // RFC 8725 3.6: no encrypted (`enc`) or compressed (`zip`) tokens.
+        if data.header.crit.is_some() || data.header.enc.is_some() || data.header.zip.is_some() {
             return Err(TokenError::Invalid);
+        }
+        let latest = jsonwebtoken::get_current_timestamp()
+            .saturating_add(max_lifetime.as_secs())
+            .saturating_add(self.leeway.as_secs());
+        // An empty or odd `sub` would travel in X-Auth-Request-User.
+        match bounds(token) {
+            Some(bounds) if bounds.exp <= latest && check_username(&bounds.sub).is_ok() => {}
+            _ => return Err(TokenError::Invalid),
         }
         match data.header.typ.as_deref() {
             Some(typ) if is_expected_type(typ, expected_typ) => Ok(data.claims),
@@ -214,6 +257,22 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: Durati
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
     validation
+}
+
+/// The claims every token is held to, whatever the caller's claims type:
+/// read again from the payload, for a token whose signature checked out.
+#[derive(serde::Deserialize)]
+struct Bounds {
+    exp: u64,
+    sub: String,
+}
+
+fn bounds(token: &str) -> Option<Bounds> {
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&json).ok()
 }
 
 /// RFC 7515 4.1.9: `typ` compares case-insensitively, `application/` optional.

@@ -61,7 +61,9 @@ fn move_token_to_cookie(req: &HttpRequest, verifier: &Verifier, exp: i64) -> Opt
     let Ok(Some((TokenSource::Query, token))) = sources.locate(req) else {
         return None;
     };
-    let until = exp + verifier.leeway().as_secs() as i64 + EXPIRED_NOTICE_SECONDS;
+    let until = exp
+        .saturating_add(verifier.leeway().as_secs() as i64)
+        .saturating_add(EXPIRED_NOTICE_SECONDS);
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let cookie = Cookie::build(sources.cookie_name().to_owned(), token.into_owned())
         .http_only(true)

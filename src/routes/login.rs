@@ -1,12 +1,11 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web_httpauth::extractors::basic::BasicAuth;
 use serde::Serialize;
 
 use super::second_factor::mfa_challenge;
 use super::{prefers_json, security_headers};
-use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject};
+use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
 use crate::credentials::HashingPool;
 use crate::directory::Directory;
 use crate::error::LoginError;
@@ -28,14 +27,13 @@ struct TokenResponse {
 /// before any password is hashed.
 pub async fn login(
     req: HttpRequest,
-    credentials: Option<BasicAuth>,
     pool: web::Data<HashingPool>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,
 ) -> Result<HttpResponse, LoginError> {
     let wants_json = prefers_json(&req);
     let rejected = LoginError::InvalidCredentials { wants_json };
-    let Some(credentials) = credentials else {
+    let Some(credentials) = basic_credentials(&req) else {
         return Err(rejected);
     };
     let username = credentials.user_id().to_owned();
