@@ -1,5 +1,5 @@
 //! Live reload: SIGHUP (or [`Reloader::reload`]) reads the layered config,
-//! the users file and the keys again and swaps them in, or keeps the running
+//! the users, groups and TOTP files and the keys again and swaps them in, or keeps the running
 //! set when anything is invalid.
 
 use std::sync::Arc;
@@ -8,15 +8,18 @@ use std::time::{Duration, Instant};
 use actix_web::web;
 use tokio::sync::Mutex;
 
-use crate::auth::{Issuer, KeySet, TokenSources, Verifier};
+use crate::auth::{AdminGroup, Issuer, KeySet, TokenSources, Verifier};
 use crate::config::{ConfigError, Settings};
 use crate::credentials::{HashingPool, HtpasswdStore};
+use crate::directory::Directory;
 
 /// Everything a reload replaces, built from settings.
 pub(crate) struct LiveState {
     pub issuer: Issuer,
     pub verifier: Verifier,
     pub store: HtpasswdStore,
+    pub directory: Directory,
+    pub admin_group: String,
     pub keys_summary: String,
 }
 
@@ -41,12 +44,30 @@ impl LiveState {
                 format!("`{}`: {error}", settings.users.file.display()),
             )
         })?;
+        let groups = settings.groups()?;
+        let (totp, warning) = settings.totp_secrets()?;
+        if let Some(warning) = warning {
+            log::warn!("{warning}");
+        }
         Ok(Self {
             issuer,
             verifier,
             store,
+            directory: Directory::new(groups, totp, settings.mfa.clone()),
+            admin_group: settings.users.admin_group.clone(),
             keys_summary,
         })
+    }
+
+    /// Users, groups and second-factor enrolments, for the log.
+    pub fn users_summary(&self) -> String {
+        let entries = self.directory.load();
+        format!(
+            "{} user(s), {} group(s), {} enrolled in TOTP",
+            self.store.len(),
+            entries.groups.group_count(),
+            entries.totp.len()
+        )
     }
 }
 
@@ -80,6 +101,8 @@ pub struct Reloader {
     issuer: web::Data<Issuer>,
     verifier: web::Data<Verifier>,
     pool: web::Data<HashingPool>,
+    directory: web::Data<Directory>,
+    admin_group: web::Data<AdminGroup>,
     /// The settings in force; held while a reload runs so two never interleave.
     current: Arc<Mutex<Settings>>,
 }
@@ -90,11 +113,15 @@ impl Reloader {
         issuer: web::Data<Issuer>,
         verifier: web::Data<Verifier>,
         pool: web::Data<HashingPool>,
+        directory: web::Data<Directory>,
+        admin_group: web::Data<AdminGroup>,
     ) -> Self {
         Self {
             issuer,
             verifier,
             pool,
+            directory,
+            admin_group,
             current: Arc::new(Mutex::new(settings.clone())),
         }
     }
@@ -126,16 +153,18 @@ impl Reloader {
                 return Err(error.into());
             }
         };
+        let users = state.users_summary();
         // Verifier first: a token the new issuer mints must already verify.
         self.verifier.replace(state.verifier);
         self.issuer.replace(state.issuer);
-        let users = state.store.len();
+        self.directory.replace(state.directory);
+        self.admin_group.replace(state.admin_group);
         self.pool.replace_store(Arc::new(state.store));
         warn_about_restart_only_changes(&current, &settings);
         *current = settings;
         let took = started.elapsed();
         log::info!(
-            "configuration reloaded in {:.1}ms: {}; {users} user(s); ttl {}",
+            "configuration reloaded in {:.1}ms: {}; {users}; ttl {}",
             took.as_secs_f64() * 1000.0,
             state.keys_summary,
             humantime::format_duration(current.jwt.ttl),
