@@ -463,3 +463,14 @@ fn enrolment_prints_the_file_line_the_uri_and_a_qr_code() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn the_code_step_works_when_access_tokens_live_shorter_than_the_mfa_token() {
+    let MfaApp { app, .. } = mfa_app(&[("TOKENGATE__JWT__TTL", "5s")]).await;
+    let mfa_token = password_step(&app).await;
+    let time = fresh_step().await;
+    let response = code_step(&app, &mfa_token, &code_at(time)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["expires_in"], 5);
+}
