@@ -474,3 +474,26 @@ async fn the_code_step_works_when_access_tokens_live_shorter_than_the_mfa_token(
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["expires_in"], 5);
 }
+
+/// The README's walkthrough computes codes with oathtool: they must be the
+/// codes tokengate accepts.
+#[test]
+fn codes_from_oathtool_are_the_codes_tokengate_accepts() {
+    let secrets = tokengate::mfa::TotpSecrets::parse(&format!("{USER}:{TOTP_SECRET}"), 0).unwrap();
+    for (at, unix_time) in [
+        ("2026-01-01 00:00:00 UTC", 1_767_225_600),
+        ("2026-06-30 12:34:56 UTC", 1_782_822_896),
+    ] {
+        let output = std::process::Command::new("oathtool")
+            .args(["--totp", "-b", TOTP_SECRET, "--now", at])
+            .output()
+            .expect("oathtool is installed (.ci/install-deps)");
+        assert!(output.status.success(), "{output:?}");
+        let code = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            secrets.check(USER, code.trim(), unix_time).is_some(),
+            "{at}: {code}"
+        );
+        assert_eq!(code.trim(), code_at(unix_time));
+    }
+}
