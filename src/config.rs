@@ -376,6 +376,20 @@ fn from_config_crate(error: config::ConfigError) -> ConfigError {
             format!("syntax error at {position}"),
         );
     }
+    // The found value is left out: it may be the secret, in the wrong type
+    // (an unquoted all-digit `jwt.secret` in a file).
+    if let config::ConfigError::Type {
+        key: Some(key),
+        unexpected,
+        expected,
+        ..
+    } = &error
+    {
+        // `64-bit integer `123``, `string "abc"`: the kind, without the value.
+        let found = unexpected.to_string();
+        let found = found.split(['`', '"']).next().unwrap_or_default().trim();
+        return ConfigError::new(key.clone(), format!("expected {expected}, found {found}"));
+    }
     let message = error.to_string();
     let key = match &error {
         config::ConfigError::Type { key: Some(key), .. } => key.clone(),
@@ -854,6 +868,19 @@ mod tests {
         assert!(!printed.contains('\n'), "{printed}");
         assert!(error.key.ends_with("local.toml"), "{printed}");
         assert!(printed.contains("line 2, column"), "{printed}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_by_key_but_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("local.toml"),
+            "[jwt]\nsecret = 987654321098765432\n",
+        )
+        .unwrap();
+        let error = load(dir.path(), &vars(&[])).unwrap_err();
+        assert_eq!(error.key, "jwt.secret", "{error}");
+        assert!(!error.to_string().contains("98765"), "{error}");
     }
 
     #[test]

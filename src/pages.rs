@@ -90,6 +90,21 @@ pub struct AccessGrantedPage<'a> {
     pub expiry: Expiry,
 }
 
+/// Asked before a private link's token becomes the sign-in cookie, when the
+/// link came from another site or names another user than the cookie does
+/// (login CSRF: someone else's link must not silently sign you in as them).
+#[derive(Template)]
+#[template(path = "confirm_sign_in.html")]
+pub struct ConfirmSignInPage<'a> {
+    pub heading: &'static str,
+    /// The link's user.
+    pub user: &'a str,
+    /// The user the cookie signs in now, when it is another.
+    pub current_user: Option<&'a str>,
+    /// A same-origin link that confirms.
+    pub continue_to: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "login_failed.html")]
 pub struct LoginFailedPage;
