@@ -232,7 +232,7 @@ async fn check_code(
     let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let step = entries
         .totp
-        .check(&claims.sub, code.trim(), now)
+        .check(&claims.sub, &digits_only(code), now)
         .ok_or(CodeError::InvalidCode)?;
     // A code stays acceptable for its step plus the skew either side.
     let code_lifetime = Duration::from_secs(STEP_SECONDS * (2 * u64::from(entries.mfa.skew) + 2));
@@ -250,6 +250,11 @@ async fn check_code(
         return Err(CodeError::InvalidMfaToken);
     }
     Ok(())
+}
+
+/// Apps show codes as `123 456`; people type them that way too.
+fn digits_only(code: &str) -> String {
+    code.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 /// Browsers say where a form post came from: `Sec-Fetch-Site`, else
@@ -294,6 +299,12 @@ mod tests {
             request = request.insert_header((*name, *value));
         }
         refuse_cross_site(&request.to_http_request()).is_ok()
+    }
+
+    #[test]
+    fn codes_typed_with_spaces_are_read_as_digits() {
+        assert_eq!(digits_only(" 123 456\n"), "123456");
+        assert_eq!(digits_only("12a456"), "12a456");
     }
 
     #[test]
