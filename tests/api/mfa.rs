@@ -497,3 +497,36 @@ fn codes_from_oathtool_are_the_codes_tokengate_accepts() {
         assert_eq!(code.trim(), code_at(unix_time));
     }
 }
+
+#[tokio::test]
+async fn a_browser_posting_a_spent_mfa_token_is_told_to_log_in_again_without_a_prompt() {
+    let MfaApp { app, .. } = mfa_app(&[]).await;
+    let mfa_token = password_step(&app).await;
+    let time = fresh_step().await;
+    assert_eq!(
+        code_step(&app, &mfa_token, &code_at(time)).await.status(),
+        StatusCode::OK
+    );
+    let response = app
+        .client
+        .post(app.url("/login/totp"))
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("mfa_token", &mfa_token),
+            ("code", &code_at(time + 30)),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!challenge.starts_with("Basic"), "{challenge}");
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Sign-in expired"), "{page}");
+    assert!(page.contains(r#"href="/login""#), "{page}");
+}
