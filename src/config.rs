@@ -25,12 +25,12 @@ pub const DEMO_USERS_MARKER: &str = "# tokengate-demo-users";
 /// RFC 7518 3.2: an HMAC key must be at least as long as the hash output.
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 
-const MIN_TTL: Duration = Duration::from_secs(1);
-const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+pub(crate) const MIN_TTL: Duration = Duration::from_secs(1);
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
 const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+pub(crate) const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -542,7 +542,7 @@ impl JwtSettings {
     }
 }
 
-fn or_core_count(value: usize) -> usize {
+pub(crate) fn or_core_count(value: usize) -> usize {
     if value > 0 {
         value
     } else {

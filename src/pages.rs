@@ -75,6 +75,7 @@ impl Expiry {
 pub struct PrivateLinkPage<'a> {
     pub user: &'a str,
     pub link: &'a str,
+    pub login_href: &'a str,
     pub expiry: Expiry,
 }
 
@@ -82,12 +83,15 @@ pub struct PrivateLinkPage<'a> {
 #[template(path = "access_granted.html")]
 pub struct AccessGrantedPage<'a> {
     pub user: &'a str,
+    pub login_href: &'a str,
     pub expiry: Expiry,
 }
 
 #[derive(Template)]
 #[template(path = "login_failed.html")]
-pub struct LoginFailedPage;
+pub struct LoginFailedPage<'a> {
+    pub login_href: &'a str,
+}
 
 #[derive(Template)]
 #[template(path = "token_rejected.html")]
@@ -96,6 +100,7 @@ pub struct TokenRejectedPage {
     explanation: &'static str,
     /// Where a same-site click will carry the held-back cookie.
     continue_to: Option<String>,
+    login_href: String,
 }
 
 impl TokenRejectedPage {
@@ -108,8 +113,9 @@ impl TokenRejectedPage {
             .get("sec-fetch-site")
             .is_some_and(|site| site == "cross-site");
         let path = req.path();
+        let login_href = crate::gate::login_path(req);
         if error != TokenError::Missing || !cross_site || path.starts_with("//") {
-            return Self::from(error);
+            return Self::new(error, login_href);
         }
         let continue_to = match req.query_string() {
             "" => path.to_owned(),
@@ -120,12 +126,11 @@ impl TokenRejectedPage {
             explanation: "You came here from another site, so your browser held back \
                           this site's sign-in cookie. Continue to the page to use your link.",
             continue_to: Some(continue_to),
+            login_href,
         }
     }
-}
 
-impl From<TokenError> for TokenRejectedPage {
-    fn from(error: TokenError) -> Self {
+    fn new(error: TokenError, login_href: String) -> Self {
         let (heading, explanation) = match error {
             TokenError::Missing => (
                 "No access token",
@@ -137,7 +142,7 @@ impl From<TokenError> for TokenRejectedPage {
                 "Private links work for a short time only, and this one's time is up. \
                  Log in again for a fresh one.",
             ),
-            TokenError::Invalid => (
+            TokenError::Invalid | TokenError::Unconfigured => (
                 "This link is not valid",
                 "The token in this link is damaged or was not issued by this server. \
                  Log in again for a fresh one.",
@@ -147,6 +152,7 @@ impl From<TokenError> for TokenRejectedPage {
             heading,
             explanation,
             continue_to: None,
+            login_href,
         }
     }
 }
@@ -212,6 +218,7 @@ mod tests {
         let page = PrivateLinkPage {
             user: "u",
             link: "/access?token=t",
+            login_href: "/login",
             expiry: Expiry::at(0),
         }
         .render()

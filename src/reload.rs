@@ -5,62 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::web;
 use tokio::sync::Mutex;
 
-use crate::auth::{Issuer, KeySet, TokenSources, Verifier};
 use crate::config::{ConfigError, Settings};
-use crate::credentials::{HashingPool, HtpasswdStore};
-
-/// Everything a reload replaces, built from settings.
-pub(crate) struct LiveState {
-    pub issuer: Issuer,
-    pub verifier: Verifier,
-    pub store: HtpasswdStore,
-    pub keys_summary: String,
-}
-
-impl LiveState {
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let jwt = &settings.jwt;
-        let keys = KeySet::from_settings(jwt, settings.environment)?;
-        let keys_summary = summary(&keys);
-        let issuer = Issuer::with_keys(&keys, &jwt.issuer, &jwt.audience, jwt.ttl);
-        let verifier = Verifier::with_keys(
-            keys,
-            &jwt.issuer,
-            &jwt.audience,
-            jwt.leeway,
-            TokenSources::new(jwt.sources.clone(), &jwt.cookie_name),
-        )
-        .with_jwks_max_age(jwt.jwks_max_age);
-        let store = HtpasswdStore::from_file(&settings.users.file).map_err(|error| {
-            ConfigError::new(
-                "users.file",
-                format!("`{}`: {error}", settings.users.file.display()),
-            )
-        })?;
-        Ok(Self {
-            issuer,
-            verifier,
-            store,
-            keys_summary,
-        })
-    }
-}
-
-fn summary(keys: &KeySet) -> String {
-    let all: Vec<String> = keys
-        .keys()
-        .iter()
-        .map(|key| format!("{} ({:?})", key.kid(), key.algorithm()))
-        .collect();
-    format!(
-        "signing with `{}`, verifying {}",
-        keys.signing().kid(),
-        all.join(", ")
-    )
-}
+use crate::gate::{LiveState, TokenGate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -76,24 +24,15 @@ pub enum ReloadError {
 /// clone; every clone drives the same app.
 #[derive(Clone)]
 pub struct Reloader {
-    issuer: web::Data<Issuer>,
-    verifier: web::Data<Verifier>,
-    pool: web::Data<HashingPool>,
+    gate: TokenGate,
     /// The settings in force; held while a reload runs so two never interleave.
     current: Arc<Mutex<Settings>>,
 }
 
 impl Reloader {
-    pub(crate) fn new(
-        settings: &Settings,
-        issuer: web::Data<Issuer>,
-        verifier: web::Data<Verifier>,
-        pool: web::Data<HashingPool>,
-    ) -> Self {
+    pub(crate) fn new(settings: &Settings, gate: TokenGate) -> Self {
         Self {
-            issuer,
-            verifier,
-            pool,
+            gate,
             current: Arc::new(Mutex::new(settings.clone())),
         }
     }
@@ -125,18 +64,15 @@ impl Reloader {
                 return Err(error.into());
             }
         };
-        // Verifier first: a token the new issuer mints must already verify.
-        self.verifier.replace(state.verifier);
-        self.issuer.replace(state.issuer);
-        let users = state.store.len();
-        self.pool.replace_store(Arc::new(state.store));
+        let (users, keys_summary) = (state.users, state.keys_summary.clone());
+        self.gate.replace(state);
         warn_about_restart_only_changes(&current, &settings);
         *current = settings;
         let took = started.elapsed();
         log::info!(
             "configuration reloaded in {:.1}ms: {}; {users} user(s); ttl {}",
             took.as_secs_f64() * 1000.0,
-            state.keys_summary,
+            keys_summary,
             humantime::format_duration(current.jwt.ttl),
         );
         Ok(took)

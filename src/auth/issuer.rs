@@ -3,6 +3,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::{Claims, Key, KeySet, TOKEN_TYPE};
@@ -22,10 +23,16 @@ struct Signer {
     ttl: Duration,
 }
 
+/// The registered claims tokengate sets itself; an app's extra claims never override them.
+pub(crate) const REGISTERED_CLAIMS: [&str; 7] = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud"];
+
 /// A freshly minted token and when it stops being accepted.
 pub struct IssuedToken {
+    /// The signed JWT.
     pub token: String,
+    /// When it expires (`exp`).
     pub expires_at: OffsetDateTime,
+    /// Its lifetime in seconds, for the token response's `expires_in`.
     pub expires_in: u64,
 }
 
@@ -70,21 +77,23 @@ impl Issuer {
         self.current.store(other.current.into_inner());
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.current.load().ttl
-    }
-
-    /// The `kid` new tokens carry, if any.
-    pub fn kid(&self) -> Option<String> {
-        self.current.load().header.kid.clone()
-    }
-
     /// Whether one signature takes long enough to keep off an async worker.
     pub fn signs_slowly(&self) -> bool {
         is_slow_to_sign(self.current.load().header.alg)
     }
 
+    /// Mints a token for `subject` carrying the registered claims only.
     pub fn mint(&self, subject: &str) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        self.mint_with(subject, None)
+    }
+
+    /// Mints a token for `subject` with the app's `extra` claims beside the
+    /// registered ones; an extra claim named like a registered one is dropped.
+    pub fn mint_with(
+        &self,
+        subject: &str,
+        extra: Option<&Map<String, Value>>,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let signer = self.current.load();
         let now = OffsetDateTime::now_utc();
         let expires_at = now + signer.ttl;
@@ -97,7 +106,21 @@ impl Issuer {
             iss: signer.issuer.clone(),
             aud: signer.audience.clone(),
         };
-        let token = jsonwebtoken::encode(&signer.header, &claims, &signer.key)?;
+        let token = match extra.filter(|extra| !extra.is_empty()) {
+            None => jsonwebtoken::encode(&signer.header, &claims, &signer.key)?,
+            Some(extra) => {
+                let mut all = match serde_json::to_value(&claims)? {
+                    Value::Object(registered) => registered,
+                    _ => Map::new(),
+                };
+                for (name, value) in extra {
+                    if !REGISTERED_CLAIMS.contains(&name.as_str()) {
+                        all.insert(name.clone(), value.clone());
+                    }
+                }
+                jsonwebtoken::encode(&signer.header, &all, &signer.key)?
+            }
+        };
         Ok(IssuedToken {
             token,
             expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
@@ -145,5 +168,28 @@ mod tests {
         let secret = SecretString::from("0123456789abcdef0123456789abcdef");
         let issuer = Issuer::new(HS256, &secret, "iss", "aud", Duration::from_secs(60));
         assert!(!issuer.signs_slowly());
+    }
+
+    #[test]
+    fn extra_claims_never_override_registered_ones() {
+        let secret = SecretString::from("0123456789abcdef0123456789abcdef");
+        let issuer = Issuer::new(
+            Algorithm::HS256,
+            &secret,
+            "iss",
+            "aud",
+            Duration::from_secs(60),
+        );
+        let extra = serde_json::json!({"sub": "mallory", "exp": 1, "groups": ["admins"]});
+        let minted = issuer.mint_with("alice", extra.as_object()).unwrap();
+        let payload = minted.token.split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        let claims: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(claims["sub"], "alice");
+        assert_ne!(claims["exp"], 1);
+        assert_eq!(claims["groups"], serde_json::json!(["admins"]));
     }
 }

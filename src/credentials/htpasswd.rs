@@ -1,31 +1,37 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{CredentialStore, PasswordHash};
-
-/// Checked for unknown users so they cost what a wrong password costs: an
-/// argon2id hash with the parameters `hash_password` writes. Its password is
-/// irrelevant (the result is discarded); a constant keeps start-up instant.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$RPnVfs7j4G3Z/C1thNV+Yw$N1clyUUvc0rpPYKw0h4B2hl+StJZIaMpK0TKGSG+gWY";
+use super::{CredentialStore, PasswordHash, StoreError, UserRecord};
 
 /// Users from an htpasswd-format file: one `user:hash` a line, `#` comments.
+/// The built-in [`CredentialStore`]; its users belong to no groups.
 pub struct HtpasswdStore {
     users: HashMap<String, PasswordHash>,
-    dummy: PasswordHash,
 }
 
+/// Why an htpasswd file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum HtpasswdError {
+    /// The file could not be read.
     #[error("cannot read `{path}`: {source}")]
     Read {
+        /// The file's path.
         path: String,
+        /// Why reading failed.
         source: std::io::Error,
     },
+    /// A line is not `user:hash` with a supported hash.
     #[error("line {line}: {reason}")]
-    Line { line: usize, reason: String },
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl HtpasswdStore {
+    /// Reads and parses an htpasswd file.
     pub fn from_file(path: &Path) -> Result<Self, HtpasswdError> {
         let contents = std::fs::read_to_string(path).map_err(|source| HtpasswdError::Read {
             path: path.display().to_string(),
@@ -34,6 +40,7 @@ impl HtpasswdStore {
         Self::parse(&contents)
     }
 
+    /// Parses htpasswd-format text.
     pub fn parse(contents: &str) -> Result<Self, HtpasswdError> {
         let mut users = HashMap::new();
         for (index, line) in contents.lines().enumerate() {
@@ -56,31 +63,22 @@ impl HtpasswdStore {
                 return Err(line_error(&format!("user `{user}` appears twice")));
             }
         }
-        Ok(Self {
-            users,
-            dummy: PasswordHash::Argon2(DUMMY_HASH.to_owned()),
-        })
+        Ok(Self { users })
     }
 
-    pub fn len(&self) -> usize {
+    /// How many users the file holds.
+    pub fn user_count(&self) -> usize {
         self.users.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
     }
 }
 
+#[async_trait::async_trait]
 impl CredentialStore for HtpasswdStore {
-    fn verify(&self, username: &str, password: &str) -> bool {
-        match self.users.get(username) {
-            Some(hash) => hash.verify(password),
-            None => {
-                // Same work as a wrong password, and the same answer.
-                let _ = self.dummy.verify(password);
-                false
-            }
-        }
+    async fn find(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self
+            .users
+            .get(name)
+            .map(|hash| UserRecord::new(name, hash.clone())))
     }
 }
 
@@ -89,25 +87,20 @@ mod tests {
     use super::*;
     use crate::credentials::hash_password;
 
-    #[test]
-    fn the_dummy_hash_has_the_parameters_real_hashes_get() {
-        let real = hash_password("x");
-        let params = |hash: &str| hash.split('$').nth(3).unwrap().to_owned();
-        assert_eq!(params(DUMMY_HASH), params(&real));
-        assert!(PasswordHash::parse(DUMMY_HASH).is_ok());
-    }
-
-    #[test]
-    fn known_user_with_right_password_passes() {
+    #[actix_web::test]
+    async fn known_users_are_found_with_their_hash() {
         let store = HtpasswdStore::parse(&format!(
             "# comment\n\nalice:{}\n",
             hash_password("wonderland")
         ))
         .unwrap();
-        assert_eq!(store.len(), 1);
-        assert!(store.verify("alice", "wonderland"));
-        assert!(!store.verify("alice", "looking-glass"));
-        assert!(!store.verify("bob", "wonderland"));
+        assert_eq!(store.user_count(), 1);
+        let alice = store.find("alice").await.unwrap().unwrap();
+        assert_eq!(alice.name, "alice");
+        assert!(alice.groups.is_empty());
+        assert!(alice.password_hash.verify("wonderland"));
+        assert!(!alice.password_hash.verify("looking-glass"));
+        assert!(store.find("bob").await.unwrap().is_none());
     }
 
     #[test]

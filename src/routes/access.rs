@@ -42,8 +42,10 @@ pub async fn access(
     if let Some(redirect) = move_token_to_cookie(&req, &verifier, claims.exp) {
         return redirect;
     }
+    let login_href = crate::gate::login_path(&req);
     let page = AccessGrantedPage {
         user: &claims.sub,
+        login_href: &login_href,
         expiry: Expiry::at(claims.exp),
     };
     html_page(HttpResponse::Ok(), &page)

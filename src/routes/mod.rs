@@ -11,7 +11,7 @@ pub use access::access;
 pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use jwks::jwks;
-pub use login::login;
+pub(crate) use login::login;
 pub use verify::{EXPIRES_HEADER, USER_HEADER, verify};
 
 use actix_web::HttpRequest;
