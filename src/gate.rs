@@ -11,12 +11,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::auth::{DEFAULT_KID, Issuer, Key, KeySet, TokenSources, Verifier};
+use crate::auth::{AdminGroup, DEFAULT_KID, Issuer, Key, KeySet, TokenSources, Verifier};
 use crate::config::{
     ConfigError, LimitsSettings, MAX_JWKS_MAX_AGE, MAX_LEEWAY, MAX_TTL, MIN_HMAC_SECRET_BYTES,
-    MIN_TTL, Settings, TokenSource,
+    MIN_TTL, MfaSettings, Settings, TokenSource,
 };
-use crate::credentials::{CredentialStore, HashingPool, HtpasswdStore, UserRecord};
+use crate::credentials::{CredentialStore, Groups, HashingPool, HtpasswdStore, UserRecord};
+use crate::directory::Directory;
+use crate::mfa::{MemoryMfaStore, MfaStore, TotpSecrets};
 use crate::pages;
 use crate::proxy::TrustedProxies;
 use crate::routes;
@@ -30,11 +32,10 @@ type ClaimsHook =
     dyn Fn(&UserRecord) -> Result<Map<String, Value>, serde_json::Error> + Send + Sync;
 
 /// The login side's state: the store users are looked up in, the pool their
-/// passwords are checked on, the throttle, and the app's claims hook.
+/// passwords are checked on, and the app's claims hook.
 pub(crate) struct Login {
     store: ArcSwap<Arc<dyn CredentialStore>>,
     pub(crate) pool: HashingPool,
-    pub(crate) throttle: LoginThrottle,
     claims: Option<Arc<ClaimsHook>>,
 }
 
@@ -58,7 +59,7 @@ impl Login {
 /// [`Settings`] or with [`TokenGate::builder`], then register it on an app
 /// with [`configure`](TokenGate::configure), at the root or inside any
 /// `web::scope`: it adds its app data and its routes (`/login`, `/access`,
-/// `/auth/verify`, `/.well-known/jwks.json`), and its pages link within the
+/// `/login/totp`, `/auth/verify`, `/.well-known/jwks.json`), and its pages link within the
 /// scope it is mounted under. Cheap to clone; clones share everything.
 ///
 /// ```no_run
@@ -91,7 +92,12 @@ pub struct TokenGate {
     issuer: web::Data<Issuer>,
     verifier: web::Data<Verifier>,
     login: web::Data<Login>,
+    throttle: web::Data<LoginThrottle>,
     trusted_proxies: web::Data<TrustedProxies>,
+    /// Groups-file roles, TOTP secrets and second-factor rules.
+    directory: web::Data<Directory>,
+    admin_group: web::Data<AdminGroup>,
+    mfa_store: web::Data<dyn MfaStore>,
 }
 
 impl TokenGate {
@@ -103,44 +109,44 @@ impl TokenGate {
     }
 
     /// The gate the service runs: keys, token rules, the htpasswd users file,
-    /// hashing threads, throttle and trusted proxies from validated settings.
+    /// groups and TOTP files, hashing threads, throttle and trusted proxies
+    /// from validated settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let state = LiveState::from_settings(settings)?;
-        log::info!(
-            "{}; loaded {} user(s) from the users file",
-            state.keys_summary,
-            state.users
-        );
-        Ok(Self::assemble(
-            state.issuer,
-            state.verifier,
-            state.store,
-            HashingPool::new(settings.hash_concurrency()),
-            LoginThrottle::new(&settings.limits),
-            None,
-            settings.trusted_proxies()?,
-        ))
+        log::info!("{}; loaded {}", state.keys_summary, state.users_summary());
+        for (user, weakness) in state.store.needing_rehash() {
+            log::warn!(
+                "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
+            );
+        }
+        Ok(Self::assemble(Parts {
+            issuer: state.issuer,
+            verifier: state.verifier,
+            store: state.store,
+            pool: HashingPool::new(settings.hash_concurrency()),
+            throttle: LoginThrottle::new(&settings.limits),
+            claims: None,
+            trusted_proxies: settings.trusted_proxies()?,
+            directory: state.directory,
+            admin_group: state.admin_group,
+        }))
     }
 
-    fn assemble(
-        issuer: Issuer,
-        verifier: Verifier,
-        store: Arc<dyn CredentialStore>,
-        pool: HashingPool,
-        throttle: LoginThrottle,
-        claims: Option<Arc<ClaimsHook>>,
-        trusted_proxies: TrustedProxies,
-    ) -> Self {
+    fn assemble(parts: Parts) -> Self {
+        let mfa_store: Arc<dyn MfaStore> = Arc::new(MemoryMfaStore::default());
         Self {
-            issuer: web::Data::new(issuer),
-            verifier: web::Data::new(verifier),
+            issuer: web::Data::new(parts.issuer),
+            verifier: web::Data::new(parts.verifier),
             login: web::Data::new(Login {
-                store: ArcSwap::from_pointee(store),
-                pool,
-                throttle,
-                claims,
+                store: ArcSwap::from_pointee(parts.store),
+                pool: parts.pool,
+                claims: parts.claims,
             }),
-            trusted_proxies: web::Data::new(trusted_proxies),
+            throttle: web::Data::new(parts.throttle),
+            trusted_proxies: web::Data::new(parts.trusted_proxies),
+            directory: web::Data::new(parts.directory),
+            admin_group: web::Data::new(AdminGroup::new(parts.admin_group)),
+            mfa_store: web::Data::from(mfa_store),
         }
     }
 
@@ -154,6 +160,7 @@ impl TokenGate {
                 .name(LOGIN_ROUTE)
                 .route(web::get().to(routes::login)),
         )
+        .route("/login/totp", web::post().to(routes::login_totp))
         .service(
             web::resource("/access")
                 .wrap(pages::token_error_pages())
@@ -170,7 +177,11 @@ impl TokenGate {
         cfg.app_data(self.issuer.clone())
             .app_data(self.verifier.clone())
             .app_data(self.login.clone())
-            .app_data(self.trusted_proxies.clone());
+            .app_data(self.throttle.clone())
+            .app_data(self.trusted_proxies.clone())
+            .app_data(self.directory.clone())
+            .app_data(self.admin_group.clone())
+            .app_data(self.mfa_store.clone());
     }
 
     /// The token checker, as app data for the extractor.
@@ -188,16 +199,32 @@ impl TokenGate {
         // Verifier first: a token the new issuer mints must already verify.
         self.verifier.replace(state.verifier);
         self.issuer.replace(state.issuer);
+        self.directory.replace(state.directory);
+        self.admin_group.replace(state.admin_group);
         self.login.store.store(Arc::new(state.store));
     }
+}
+
+/// What [`TokenGate::assemble`] puts together.
+struct Parts {
+    issuer: Issuer,
+    verifier: Verifier,
+    store: Arc<dyn CredentialStore>,
+    pool: HashingPool,
+    throttle: LoginThrottle,
+    claims: Option<Arc<ClaimsHook>>,
+    trusted_proxies: TrustedProxies,
+    directory: Directory,
+    admin_group: String,
 }
 
 /// Everything a reload replaces, built from settings.
 pub(crate) struct LiveState {
     pub issuer: Issuer,
     pub verifier: Verifier,
-    pub store: Arc<dyn CredentialStore>,
-    pub users: usize,
+    pub store: Arc<HtpasswdStore>,
+    pub directory: Directory,
+    pub admin_group: String,
     pub keys_summary: String,
 }
 
@@ -214,20 +241,38 @@ impl LiveState {
             jwt.leeway,
             TokenSources::new(jwt.sources.clone(), &jwt.cookie_name),
         )
-        .with_jwks_max_age(jwt.jwks_max_age);
+        .with_jwks_max_age(jwt.jwks_max_age)
+        .with_max_lifetime(jwt.ttl);
         let store = HtpasswdStore::from_file(&settings.users.file).map_err(|error| {
             ConfigError::new(
                 "users.file",
                 format!("`{}`: {error}", settings.users.file.display()),
             )
         })?;
+        let groups = settings.groups()?;
+        let (totp, warning) = settings.totp_secrets()?;
+        if let Some(warning) = warning {
+            log::warn!("{warning}");
+        }
         Ok(Self {
             issuer,
             verifier,
-            users: store.user_count(),
             store: Arc::new(store),
+            directory: Directory::new(groups, totp, settings.mfa.clone()),
+            admin_group: settings.users.admin_group.clone(),
             keys_summary,
         })
+    }
+
+    /// Users, groups and second-factor enrolments, for the log.
+    pub fn users_summary(&self) -> String {
+        let entries = self.directory.load();
+        format!(
+            "{} user(s), {} group(s), {} enrolled in TOTP",
+            self.store.user_count(),
+            entries.groups.group_count(),
+            entries.totp.len()
+        )
     }
 }
 
@@ -458,16 +503,28 @@ impl TokenGateBuilder {
             self.leeway,
             TokenSources::new(self.sources, self.cookie_name),
         )
-        .with_jwks_max_age(self.jwks_max_age);
-        Ok(TokenGate::assemble(
+        .with_jwks_max_age(self.jwks_max_age)
+        .with_max_lifetime(self.ttl);
+        Ok(TokenGate::assemble(Parts {
             issuer,
             verifier,
             store,
-            HashingPool::new(crate::config::or_core_count(self.hash_threads)),
-            LoginThrottle::new(&self.limits),
-            self.claims,
-            self.trusted_proxies,
-        ))
+            pool: HashingPool::new(crate::config::or_core_count(self.hash_threads)),
+            throttle: LoginThrottle::new(&self.limits),
+            claims: self.claims,
+            trusted_proxies: self.trusted_proxies,
+            // Roles come from the store's records; no second factor.
+            directory: Directory::new(
+                Groups::default(),
+                TotpSecrets::default(),
+                MfaSettings {
+                    skew: 1,
+                    token_ttl: Duration::from_secs(300),
+                    max_attempts: 5,
+                },
+            ),
+            admin_group: "admins".to_owned(),
+        }))
     }
 }
 

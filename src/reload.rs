@@ -1,5 +1,5 @@
 //! Live reload: SIGHUP (or [`Reloader::reload`]) reads the layered config,
-//! the users file and the keys again and swaps them in, or keeps the running
+//! the users, groups and TOTP files and the keys again and swaps them in, or keeps the running
 //! set when anything is invalid.
 
 use std::sync::Arc;
@@ -64,13 +64,13 @@ impl Reloader {
                 return Err(error.into());
             }
         };
-        let (users, keys_summary) = (state.users, state.keys_summary.clone());
+        let (users, keys_summary) = (state.users_summary(), state.keys_summary.clone());
         self.gate.replace(state);
         warn_about_restart_only_changes(&current, &settings);
         *current = settings;
         let took = started.elapsed();
         log::info!(
-            "configuration reloaded in {:.1}ms: {}; {users} user(s); ttl {}",
+            "configuration reloaded in {:.1}ms: {}; {users}; ttl {}",
             took.as_secs_f64() * 1000.0,
             keys_summary,
             humantime::format_duration(current.jwt.ttl),
@@ -84,6 +84,11 @@ fn warn_about_restart_only_changes(old: &Settings, new: &Settings) {
         serde_json::to_value(&old.server).ok() != serde_json::to_value(&new.server).ok();
     if server_changed {
         log::warn!("the server section changed; it takes effect only after a restart");
+    }
+    let limits_changed =
+        serde_json::to_value(&old.limits).ok() != serde_json::to_value(&new.limits).ok();
+    if limits_changed {
+        log::warn!("the limits section changed; it takes effect only after a restart");
     }
     if old.users.hash_concurrency != new.users.hash_concurrency {
         log::warn!("users.hash_concurrency changed; it takes effect only after a restart");

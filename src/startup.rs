@@ -53,8 +53,17 @@ impl Application {
                 .wrap(telemetry::access_log())
                 .configure(|cfg| gate.configure(cfg))
                 .app_data(readiness_data.clone())
-                .route("/healthz", web::get().to(routes::healthz))
-                .route("/readyz", web::get().to(routes::readyz))
+                // HEAD too: load balancers and monitors probe with it.
+                .service(
+                    web::resource("/healthz")
+                        .route(web::get().to(routes::healthz))
+                        .route(web::head().to(routes::healthz)),
+                )
+                .service(
+                    web::resource("/readyz")
+                        .route(web::get().to(routes::readyz))
+                        .route(web::head().to(routes::readyz)),
+                )
                 .configure(|cfg| {
                     if bare_route {
                         cfg.route("/bare", web::get().to(routes::bare));

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::{Claims, Key, KeySet, TOKEN_TYPE};
+use super::{AMR_PASSWORD, Claims, Key, KeySet, MFA_TOKEN_TYPE, TOKEN_TYPE, mfa_audience};
 
 /// Mints tokens for users who passed the login check. The signing key and
 /// rules can be replaced while serving ([`Issuer::replace`]); each token is
@@ -24,7 +24,18 @@ struct Signer {
 }
 
 /// The registered claims tokengate sets itself; an app's extra claims never override them.
-pub(crate) const REGISTERED_CLAIMS: [&str; 7] = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud"];
+pub(crate) const REGISTERED_CLAIMS: [&str; 10] = [
+    "sub",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "iss",
+    "aud",
+    "roles",
+    "amr",
+    "auth_time",
+];
 
 /// A freshly minted token and when it stops being accepted.
 pub struct IssuedToken {
@@ -82,30 +93,33 @@ impl Issuer {
         is_slow_to_sign(self.current.load().header.alg)
     }
 
-    /// Mints a token for `subject` carrying the registered claims only.
+    /// An access token for a password-only login with no roles.
     pub fn mint(&self, subject: &str) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        self.mint_for(&Subject {
+            name: subject,
+            roles: &[],
+            amr: &[AMR_PASSWORD],
+        })
+    }
+
+    /// An access token for `subject`, carrying its roles and how it authenticated.
+    pub fn mint_for(
+        &self,
+        subject: &Subject<'_>,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         self.mint_with(subject, None)
     }
 
-    /// Mints a token for `subject` with the app's `extra` claims beside the
-    /// registered ones; an extra claim named like a registered one is dropped.
+    /// An access token for `subject` with the app's `extra` claims beside
+    /// tokengate's own; an extra claim named like one of those is dropped.
     pub fn mint_with(
         &self,
-        subject: &str,
+        subject: &Subject<'_>,
         extra: Option<&Map<String, Value>>,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let signer = self.current.load();
         let now = OffsetDateTime::now_utc();
-        let expires_at = now + signer.ttl;
-        let claims = Claims {
-            sub: subject.to_owned(),
-            iat: now.unix_timestamp(),
-            nbf: now.unix_timestamp(),
-            exp: expires_at.unix_timestamp(),
-            jti: uuid::Uuid::new_v4().simple().to_string(),
-            iss: signer.issuer.clone(),
-            aud: signer.audience.clone(),
-        };
+        let claims = signer.claims(subject, now, signer.ttl, &signer.audience);
         let token = match extra.filter(|extra| !extra.is_empty()) {
             None => jsonwebtoken::encode(&signer.header, &claims, &signer.key)?,
             Some(extra) => {
@@ -121,15 +135,78 @@ impl Issuer {
                 jsonwebtoken::encode(&signer.header, &all, &signer.key)?
             }
         };
-        Ok(IssuedToken {
+        Ok(IssuedToken::new(token, now, signer.ttl))
+    }
+
+    /// The short-lived `mfa_token` a password step hands out when a code is
+    /// still due. Its own `typ` (`mfa+jwt`) and audience (`<aud>:mfa`) mean
+    /// no access-token check accepts it, and it carries no roles.
+    pub fn mint_mfa(
+        &self,
+        subject: &str,
+        ttl: Duration,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        let signer = self.current.load();
+        let now = OffsetDateTime::now_utc();
+        let subject = Subject {
+            name: subject,
+            roles: &[],
+            amr: &[AMR_PASSWORD],
+        };
+        let claims = signer.claims(&subject, now, ttl, &mfa_audience(&signer.audience));
+        let mut header = signer.header.clone();
+        header.typ = Some(MFA_TOKEN_TYPE.to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, &signer.key)?;
+        Ok(IssuedToken::new(token, now, ttl))
+    }
+}
+
+/// Who a token is minted for: the user, their groups and the RFC 8176
+/// methods they authenticated with.
+pub struct Subject<'a> {
+    pub name: &'a str,
+    pub roles: &'a [String],
+    pub amr: &'a [&'a str],
+}
+
+impl IssuedToken {
+    fn new(token: String, now: OffsetDateTime, ttl: Duration) -> Self {
+        let expires_at = now + ttl;
+        Self {
             token,
             expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
-            expires_in: signer.ttl.as_secs(),
-        })
+            expires_in: ttl.as_secs(),
+        }
     }
 }
 
 impl Signer {
+    fn claims(
+        &self,
+        subject: &Subject<'_>,
+        now: OffsetDateTime,
+        ttl: Duration,
+        audience: &str,
+    ) -> Claims {
+        let now_seconds = now.unix_timestamp();
+        Claims {
+            sub: subject.name.to_owned(),
+            iat: now_seconds,
+            nbf: now_seconds,
+            exp: (now + ttl).unix_timestamp(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            iss: self.issuer.clone(),
+            aud: audience.to_owned(),
+            roles: subject.roles.to_vec(),
+            amr: subject
+                .amr
+                .iter()
+                .map(|&method| method.to_owned())
+                .collect(),
+            auth_time: Some(now_seconds),
+        }
+    }
+
     fn new(key: &Key, issuer: String, audience: String, ttl: Duration) -> Self {
         let mut header = Header::new(key.algorithm());
         header.typ = Some(TOKEN_TYPE.to_owned());
@@ -181,7 +258,12 @@ mod tests {
             Duration::from_secs(60),
         );
         let extra = serde_json::json!({"sub": "mallory", "exp": 1, "groups": ["admins"]});
-        let minted = issuer.mint_with("alice", extra.as_object()).unwrap();
+        let subject = Subject {
+            name: "alice",
+            roles: &[],
+            amr: &[AMR_PASSWORD],
+        };
+        let minted = issuer.mint_with(&subject, extra.as_object()).unwrap();
         let payload = minted.token.split('.').nth(1).unwrap();
         use base64::Engine as _;
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -1,13 +1,16 @@
 //! The login side: the credential-store trait and the user record it returns,
-//! the htpasswd store, password hashing, and the bounded pool that keeps
-//! hashing off the async workers.
+//! the htpasswd store, the groups file, password hashing, and the bounded
+//! pool that keeps hashing off the async workers.
 
+mod groups;
 mod hashing;
 mod htpasswd;
 mod pool;
 
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+pub use groups::{Groups, GroupsError};
 pub use hashing::{PasswordHash, UnsupportedHash, hash_password};
 pub use htpasswd::{HtpasswdError, HtpasswdStore};
 pub use pool::{HashingPool, PoolError};
@@ -36,14 +39,70 @@ pub trait CredentialStore: Send + Sync + 'static {
     /// the store cannot answer (a login then gets 503 with `Retry-After`,
     /// never a 401).
     async fn find(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// One hash of each shape (scheme and parameters) the store holds.
+    /// Every password check verifies one hash per shape, the user's own in
+    /// its shape's place, so that known and unknown names cost the same.
+    /// The default, one argon2id hash with `hash_password`'s parameters,
+    /// fits a store of such hashes; a store holding other shapes lists one
+    /// hash of each.
+    fn stand_ins(&self) -> Arc<[PasswordHash]> {
+        static DEFAULT: LazyLock<Arc<[PasswordHash]>> =
+            LazyLock::new(|| Arc::from([PasswordHash::dummy()]));
+        Arc::clone(&DEFAULT)
+    }
 }
 
 /// A shared store is a store, so an app can keep a handle on the one it registers.
 #[async_trait::async_trait]
-impl<S: CredentialStore + ?Sized> CredentialStore for std::sync::Arc<S> {
+impl<S: CredentialStore + ?Sized> CredentialStore for Arc<S> {
     async fn find(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         (**self).find(name).await
     }
+
+    fn stand_ins(&self) -> Arc<[PasswordHash]> {
+        (**self).stand_ins()
+    }
+}
+
+/// The hashes one password check verifies, and which one is the user's own:
+/// a stand-in per shape, with the user's own hash in its shape's place (or
+/// added, when no stand-in has its shape).
+pub(crate) fn checks<'a>(
+    own: Option<&'a PasswordHash>,
+    stand_ins: &'a [PasswordHash],
+) -> Vec<(&'a PasswordHash, bool)> {
+    let own_shape = own.map(PasswordHash::shape);
+    let mut placed = false;
+    let mut checks: Vec<(&PasswordHash, bool)> = stand_ins
+        .iter()
+        .map(|stand_in| match own {
+            Some(hash) if !placed && own_shape.as_deref() == Some(&*stand_in.shape()) => {
+                placed = true;
+                (hash, true)
+            }
+            _ => (stand_in, false),
+        })
+        .collect();
+    if let Some(hash) = own.filter(|_| !placed) {
+        checks.push((hash, true));
+    }
+    checks
+}
+
+/// Whether `password` matches `own`, after verifying every stand-in too.
+pub(crate) fn verify_password(
+    own: Option<&PasswordHash>,
+    stand_ins: &[PasswordHash],
+    password: &str,
+) -> bool {
+    let mut verified = false;
+    for (hash, is_own) in checks(own, stand_ins) {
+        // Every check runs; only the user's own decides.
+        let matched = std::hint::black_box(hash.verify(password));
+        verified |= is_own && matched;
+    }
+    verified
 }
 
 /// What a credential store knows about a user: the stored password hash and

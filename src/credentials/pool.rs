@@ -3,7 +3,9 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::oneshot;
 
-use super::{PasswordHash, hashing};
+use std::sync::Arc;
+
+use super::{PasswordHash, hashing, verify_password};
 
 /// Password checks waiting for a thread, per thread, before logins are shed.
 const QUEUE_PER_THREAD: usize = 64;
@@ -56,9 +58,16 @@ impl HashingPool {
         Self { jobs }
     }
 
-    /// Whether `password` matches `hash`, compared in constant time on a check thread.
-    pub async fn verify(&self, hash: PasswordHash, password: String) -> Result<bool, PoolError> {
-        let answered = self.submit(move || hash.verify(&password))?;
+    /// Whether `password` matches the user's own hash (`None` for an unknown
+    /// user), compared in constant time on a check thread after verifying
+    /// the store's stand-ins, so that every name costs the same.
+    pub async fn verify(
+        &self,
+        own: Option<PasswordHash>,
+        stand_ins: Arc<[PasswordHash]>,
+        password: String,
+    ) -> Result<bool, PoolError> {
+        let answered = self.submit(move || verify_password(own.as_ref(), &stand_ins, &password))?;
         answered.await.map_err(|_| PoolError::Aborted)
     }
 
@@ -131,8 +140,11 @@ mod tests {
     #[actix_web::test]
     async fn checks_compare_the_password_with_the_hash() {
         let pool = HashingPool::new(2);
-        assert!(pool.verify(hash_of("1"), "1".into()).await.unwrap());
-        assert!(!pool.verify(hash_of("1"), "2".into()).await.unwrap());
+        let stand_ins: Arc<[PasswordHash]> = Arc::from([hash_of("x")]);
+        let check = |own, password: &str| pool.verify(own, stand_ins.clone(), password.into());
+        assert!(check(Some(hash_of("1")), "1").await.unwrap());
+        assert!(!check(Some(hash_of("1")), "2").await.unwrap());
+        assert!(!check(None, "x").await.unwrap(), "a stand-in never decides");
     }
 
     #[cfg(target_os = "linux")]

@@ -1,17 +1,17 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web_httpauth::extractors::basic::BasicAuth;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::second_factor::mfa_challenge;
 use super::{prefers_json, security_headers};
-use crate::auth::{IssuedToken, Issuer};
-use crate::credentials::PasswordHash;
+use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
+use crate::directory::Directory;
 use crate::error::LoginError;
 use crate::gate::{Login, login_path, mount_prefix};
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
-use crate::proxy::client_ip;
+use crate::throttle::{LoginThrottle, client_ip};
 
 /// OAuth 2 token-response shape (RFC 6749 5.1).
 #[derive(Serialize)]
@@ -22,93 +22,141 @@ struct TokenResponse {
 }
 
 /// Checks HTTP Basic credentials and answers with a private link (HTML) or a
-/// token response (JSON). Missing, malformed and wrong credentials and
-/// unknown users all get the same 401 challenge. Attempts over the
-/// throttle's limits get a 429 before any password is hashed; a store that
-/// cannot answer, a 503.
+/// token response (JSON); for a user enrolled in TOTP, with the second step
+/// instead (see [`super::second_factor`]). Missing, malformed and wrong
+/// credentials and unknown users all get the same 401 challenge. Attempts
+/// over the throttle's limits get a 429 before any password is hashed; a
+/// credential store that cannot answer, a 503.
 pub(crate) async fn login(
     req: HttpRequest,
-    credentials: Option<BasicAuth>,
     login: web::Data<Login>,
     issuer: web::Data<Issuer>,
+    throttle: web::Data<LoginThrottle>,
 ) -> Result<HttpResponse, LoginError> {
     let wants_json = prefers_json(&req);
     let rejected = || LoginError::InvalidCredentials {
         wants_json,
         login_href: login_path(&req),
     };
-    let Some(credentials) = credentials else {
+    let Some(credentials) = basic_credentials(&req) else {
         return Err(rejected());
     };
-    let username = credentials.user_id();
-    login
-        .throttle
-        .check(client_ip(&req), username)
+    let username = credentials.user_id().to_owned();
+    throttle
+        .check(client_ip(&req), &username)
         .map_err(|throttled| LoginError::Throttled {
             retry_after: throttled.retry_after,
             wants_json,
         })?;
     let password = credentials.password().unwrap_or_default().to_owned();
-    let user = login
-        .store()
-        .find(username)
+    let store = login.store();
+    let user = store
+        .find(&username)
         .await
         .map_err(LoginError::StoreUnavailable)?;
-    // An unknown user costs one hash like anyone else, and gets the same answer.
-    let hash = user
-        .as_ref()
-        .map_or_else(PasswordHash::dummy, |user| user.password_hash.clone());
-    let verified = login.pool.verify(hash, password).await?;
+    // An unknown user costs the same hashes as anyone else, and gets the same answer.
+    let own = user.as_ref().map(|user| user.password_hash.clone());
+    let verified = login.pool.verify(own, store.stand_ins(), password).await?;
     let Some(user) = user.filter(|_| verified) else {
         return Err(rejected());
     };
 
+    // Optional, so an app registering only the login's own data still works:
+    // without a directory, nobody has groups-file roles or a second factor.
+    let entries = req.app_data::<web::Data<Directory>>().map(|d| d.load());
+    if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&user.name)) {
+        let ttl = entries.mfa.token_ttl;
+        let login_href = login_path(&req);
+        return mfa_challenge(
+            wants_json,
+            issuer.into_inner(),
+            &user.name,
+            ttl,
+            &login_href,
+        )
+        .await;
+    }
+    // The store's groups and the groups file's, each once.
+    let mut roles = user.groups.clone();
+    for group in entries.iter().flat_map(|e| e.groups.of(&user.name)) {
+        if !roles.contains(group) {
+            roles.push(group.clone());
+        }
+    }
     let extra = login
         .extra_claims(&user)
         .transpose()
         .map_err(|e| LoginError::Internal(format!("the app's claims hook failed: {e}")))?;
-    let issued = mint(issuer.into_inner(), &user.name, extra).await?;
+    let issued = mint(
+        issuer.into_inner(),
+        user.name.clone(),
+        roles,
+        &[AMR_PASSWORD],
+        extra,
+    )
+    .await?;
+    Ok(token_response(&req, wants_json, &user.name, issued))
+}
+
+/// The answer to a completed login: the RFC 6749 token response for JSON
+/// clients, the private-link page for browsers.
+pub(super) fn token_response(
+    req: &HttpRequest,
+    wants_json: bool,
+    username: &str,
+    issued: IssuedToken,
+) -> HttpResponse {
     if wants_json {
         let mut response = HttpResponse::Ok();
         security_headers(&mut response);
-        return Ok(response.json(TokenResponse {
+        return response.json(TokenResponse {
             access_token: issued.token,
             token_type: "Bearer",
             expires_in: issued.expires_in,
-        }));
+        });
     }
     // Host-relative, so the link works behind any proxy or load balancer,
-    // and beside this login route, wherever the app mounted it.
-    let link = format!(
-        "{}/access?token={}",
-        mount_prefix(&req, "/login"),
-        issued.token
-    );
-    let login_href = login_path(&req);
+    // and beside the login route, wherever the app mounted it.
+    let prefix = match req.path().ends_with("/login/totp") {
+        true => mount_prefix(req, "/login/totp"),
+        false => mount_prefix(req, "/login"),
+    };
+    let link = format!("{prefix}/access?token={}", issued.token);
+    let login_href = login_path(req);
     let page = PrivateLinkPage {
-        user: &user.name,
+        user: username,
         link: &link,
         login_href: &login_href,
         expiry: Expiry::at(issued.expires_at.unix_timestamp()),
     };
-    Ok(html_page(HttpResponse::Ok(), &page))
+    html_page(HttpResponse::Ok(), &page)
 }
 
 /// Signs on the async worker, unless the key is RSA: its signature (about
 /// 1.3 ms) would hold up every request queued on the worker, so it runs on
 /// the blocking pool instead.
-async fn mint(
+pub(super) async fn mint(
     issuer: Arc<Issuer>,
-    subject: &str,
+    name: String,
+    roles: Vec<String>,
+    amr: &'static [&'static str],
     extra: Option<Map<String, Value>>,
 ) -> Result<IssuedToken, LoginError> {
-    let issued = if issuer.signs_slowly() {
-        let subject = subject.to_owned();
-        web::block(move || issuer.mint_with(&subject, extra.as_ref()))
+    let slow = issuer.signs_slowly();
+    let sign = move || {
+        let subject = Subject {
+            name: &name,
+            roles: &roles,
+            amr,
+        };
+        issuer.mint_with(&subject, extra.as_ref())
+    };
+    let issued = if slow {
+        web::block(sign)
             .await
             .map_err(|e| LoginError::Internal(e.to_string()))?
     } else {
-        issuer.mint_with(subject, extra.as_ref())
+        sign()
     };
     issued.map_err(|e| LoginError::Internal(e.to_string()))
 }
