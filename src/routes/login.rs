@@ -2,13 +2,14 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::second_factor::mfa_challenge;
 use super::{prefers_json, security_headers};
 use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
-use crate::credentials::HashingPool;
 use crate::directory::Directory;
 use crate::error::LoginError;
+use crate::gate::{Login, login_path, mount_prefix};
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
 use crate::throttle::{LoginThrottle, client_ip};
 
@@ -22,19 +23,23 @@ struct TokenResponse {
 
 /// Checks HTTP Basic credentials and answers with a private link (HTML) or a
 /// token response (JSON); for a user enrolled in TOTP, with the second step
-/// instead (see [`super::second_factor`]). Missing, malformed and wrong credentials all get
-/// the same 401 challenge. Attempts over the throttle's limits get a 429
-/// before any password is hashed.
-pub async fn login(
+/// instead (see [`super::second_factor`]). Missing, malformed and wrong
+/// credentials and unknown users all get the same 401 challenge. Attempts
+/// over the throttle's limits get a 429 before any password is hashed; a
+/// credential store that cannot answer, a 503.
+pub(crate) async fn login(
     req: HttpRequest,
-    pool: web::Data<HashingPool>,
+    login: web::Data<Login>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,
 ) -> Result<HttpResponse, LoginError> {
     let wants_json = prefers_json(&req);
-    let rejected = LoginError::InvalidCredentials { wants_json };
+    let rejected = || LoginError::InvalidCredentials {
+        wants_json,
+        login_href: login_path(&req),
+    };
     let Some(credentials) = basic_credentials(&req) else {
-        return Err(rejected);
+        return Err(rejected());
     };
     let username = credentials.user_id().to_owned();
     throttle
@@ -44,32 +49,59 @@ pub async fn login(
             wants_json,
         })?;
     let password = credentials.password().unwrap_or_default().to_owned();
-    let verified = pool.verify(username.clone(), password).await?;
-    if !verified {
-        return Err(rejected);
-    }
+    let store = login.store();
+    let user = store
+        .find(&username)
+        .await
+        .map_err(LoginError::StoreUnavailable)?;
+    // An unknown user costs the same hashes as anyone else, and gets the same answer.
+    let own = user.as_ref().map(|user| user.password_hash.clone());
+    let verified = login.pool.verify(own, store.stand_ins(), password).await?;
+    let Some(user) = user.filter(|_| verified) else {
+        return Err(rejected());
+    };
 
     // Optional, so an app registering only the login's own data still works:
-    // without a directory, nobody has groups or a second factor.
+    // without a directory, nobody has groups-file roles or a second factor.
     let entries = req.app_data::<web::Data<Directory>>().map(|d| d.load());
-    if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&username)) {
+    if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&user.name)) {
         let ttl = entries.mfa.token_ttl;
-        return mfa_challenge(wants_json, issuer.into_inner(), &username, ttl).await;
+        let login_href = login_path(&req);
+        return mfa_challenge(
+            wants_json,
+            issuer.into_inner(),
+            &user.name,
+            ttl,
+            &login_href,
+        )
+        .await;
     }
-    let roles = entries.map_or_else(Vec::new, |e| e.groups.of(&username).to_vec());
+    // The store's groups and the groups file's, each once.
+    let mut roles = user.groups.clone();
+    for group in entries.iter().flat_map(|e| e.groups.of(&user.name)) {
+        if !roles.contains(group) {
+            roles.push(group.clone());
+        }
+    }
+    let extra = login
+        .extra_claims(&user)
+        .transpose()
+        .map_err(|e| LoginError::Internal(format!("the app's claims hook failed: {e}")))?;
     let issued = mint(
         issuer.into_inner(),
-        username.clone(),
+        user.name.clone(),
         roles,
         &[AMR_PASSWORD],
+        extra,
     )
     .await?;
-    Ok(token_response(wants_json, &username, issued))
+    Ok(token_response(&req, wants_json, &user.name, issued))
 }
 
 /// The answer to a completed login: the RFC 6749 token response for JSON
 /// clients, the private-link page for browsers.
 pub(super) fn token_response(
+    req: &HttpRequest,
     wants_json: bool,
     username: &str,
     issued: IssuedToken,
@@ -83,11 +115,18 @@ pub(super) fn token_response(
             expires_in: issued.expires_in,
         });
     }
-    // Host-relative, so the link works behind any proxy or load balancer.
-    let link = format!("/access?token={}", issued.token);
+    // Host-relative, so the link works behind any proxy or load balancer,
+    // and beside the login route, wherever the app mounted it.
+    let prefix = match req.path().ends_with("/login/totp") {
+        true => mount_prefix(req, "/login/totp"),
+        false => mount_prefix(req, "/login"),
+    };
+    let link = format!("{prefix}/access?token={}", issued.token);
+    let login_href = login_path(req);
     let page = PrivateLinkPage {
         user: username,
         link: &link,
+        login_href: &login_href,
         expiry: Expiry::at(issued.expires_at.unix_timestamp()),
     };
     html_page(HttpResponse::Ok(), &page)
@@ -101,14 +140,16 @@ pub(super) async fn mint(
     name: String,
     roles: Vec<String>,
     amr: &'static [&'static str],
+    extra: Option<Map<String, Value>>,
 ) -> Result<IssuedToken, LoginError> {
     let slow = issuer.signs_slowly();
     let sign = move || {
-        issuer.mint_for(&Subject {
+        let subject = Subject {
             name: &name,
             roles: &roles,
             amr,
-        })
+        };
+        issuer.mint_with(&subject, extra.as_ref())
     };
     let issued = if slow {
         web::block(sign)
