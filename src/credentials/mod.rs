@@ -5,11 +5,13 @@ mod groups;
 mod hashing;
 mod htpasswd;
 mod pool;
+mod username;
 
 pub use groups::{Groups, GroupsError};
 pub use hashing::{PasswordHash, hash_password};
 pub use htpasswd::{HtpasswdError, HtpasswdStore};
 pub use pool::{HashingPool, PoolError};
+pub use username::{MAX_USERNAME_BYTES, check_username};
 
 /// Checks a username and password. Implementations may block (password
 /// hashing is slow by design); callers run them through a [`HashingPool`].
