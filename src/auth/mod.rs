@@ -1,6 +1,7 @@
 //! Everything about tokens: the claims we mint, the keys that sign and verify
 //! them, and the `FromRequest` extractor that guards handlers.
 
+mod cache;
 mod claims;
 mod error;
 mod extractor;
@@ -9,13 +10,14 @@ mod keys;
 mod sources;
 mod verifier;
 
+pub use cache::CAPACITY_BYTES as VERIFIED_CACHE_BYTES;
 pub use claims::Claims;
 pub use error::TokenError;
 pub use extractor::Authenticated;
 pub use issuer::{IssuedToken, Issuer};
 pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
 pub use sources::{QUERY_PARAMETER, TokenSources};
-pub use verifier::Verifier;
+pub use verifier::{Revocation, Verifier};
 
 /// The `typ` header tokengate mints and requires (RFC 8725 3.11, RFC 9068).
 pub const TOKEN_TYPE: &str = "at+jwt";

@@ -1,7 +1,8 @@
+use std::any::{Any, TypeId};
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpRequest;
 use arc_swap::{ArcSwap, Guard};
@@ -11,7 +12,8 @@ use jsonwebtoken::{Algorithm, Validation};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use super::{Key, KeySet, TOKEN_TYPE, TokenError, TokenSources};
+use super::cache::{self, Lookup, VerifiedTokens};
+use super::{Claims, Key, KeySet, TOKEN_TYPE, TokenError, TokenSources};
 
 /// Longest token accepted for decoding; anything larger is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 4096;
@@ -22,10 +24,25 @@ pub const MAX_TOKEN_BYTES: usize = 4096;
 ///
 /// Keys and rules can be replaced while serving ([`Verifier::replace`]); each
 /// request is checked entirely against one set.
+///
+/// Tokens checked as [`Claims`] (the extractor's default) are remembered in
+/// a bounded cache of verified tokens ([`super::cache`]), so a repeated
+/// token costs a lookup instead of a signature check; the revocation hook
+/// ([`Verifier::set_revocation`]) is consulted on every request all the same.
 pub struct Verifier {
     current: ArcSwap<Rules>,
     /// Seconds; beside the rules since it only shapes the JWK Set's answer.
     jwks_max_age: AtomicU64,
+    /// Kept across [`Verifier::replace`]: revocation is not part of the keys.
+    revocation: OnceLock<Arc<dyn Revocation>>,
+}
+
+/// Revocation state consulted for every token accepted as [`Claims`], from
+/// the cache or not (the sessions work keeps revoked session ids and
+/// per-user epochs in memory). It runs on the token path, so it must answer
+/// from memory and never wait on the network.
+pub trait Revocation: Send + Sync + 'static {
+    fn is_revoked(&self, claims: &Claims) -> bool;
 }
 
 struct Rules {
@@ -36,6 +53,8 @@ struct Rules {
     leeway: Duration,
     /// Built once: the public keys never change without a new `Rules`.
     jwks: JwkSet,
+    /// Tokens these very keys and rules accepted; replaced with them.
+    verified: VerifiedTokens,
 }
 
 /// The token sources in force, held for as long as this guard lives.
@@ -83,9 +102,17 @@ impl Verifier {
                 validations,
                 sources,
                 leeway,
+                verified: VerifiedTokens::new(cache::CAPACITY_BYTES, leeway),
             }),
             jwks_max_age: AtomicU64::new(0),
+            revocation: OnceLock::new(),
         }
+    }
+
+    /// Installs the revocation hook; only the first call counts (it is set
+    /// once at start-up, and reloads keep it).
+    pub fn set_revocation(&self, revocation: Arc<dyn Revocation>) {
+        let _ = self.revocation.set(revocation);
     }
 
     /// How long clients may cache the JWK Set (`Cache-Control: max-age`).
@@ -95,7 +122,8 @@ impl Verifier {
         self
     }
 
-    /// Swaps in another verifier's keys and rules; checks under way finish with the old ones.
+    /// Swaps in another verifier's keys and rules; checks under way finish
+    /// with the old ones. The cache of verified tokens goes with the old rules.
     pub fn replace(&self, other: Verifier) {
         self.jwks_max_age
             .store(other.jwks_max_age.into_inner(), Ordering::Relaxed);
@@ -113,11 +141,51 @@ impl Verifier {
         (rules.jwks.clone(), max_age)
     }
 
-    /// Finds the request's token in the configured sources and verifies it.
-    pub fn authenticate<C: DeserializeOwned>(&self, req: &HttpRequest) -> Result<C, TokenError> {
+    /// Finds the request's token in the configured sources and verifies it:
+    /// through the cache when `C` is [`Claims`], in full otherwise.
+    pub fn authenticate<C: DeserializeOwned + 'static>(
+        &self,
+        req: &HttpRequest,
+    ) -> Result<C, TokenError> {
         let rules = self.current.load();
         let token = rules.sources.find(req)?.ok_or(TokenError::Missing)?;
-        rules.verify(&token)
+        if TypeId::of::<C>() != TypeId::of::<Claims>() {
+            return rules.verify(&token);
+        }
+        let mut claims = Some(self.check(&rules, &token)?);
+        Ok((&mut claims as &mut dyn Any)
+            .downcast_mut::<Option<C>>()
+            .and_then(Option::take)
+            .expect("C is Claims"))
+    }
+
+    /// [`verify`](Self::verify) for tokengate's own claims, through the
+    /// cache of verified tokens, then the revocation hook.
+    pub fn verify_claims(&self, token: &str) -> Result<Claims, TokenError> {
+        self.check(&self.current.load(), token)
+    }
+
+    fn check(&self, rules: &Rules, token: &str) -> Result<Claims, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Invalid);
+        }
+        let claims = match rules.verified.get(token, unix_now()) {
+            Lookup::Valid(claims) => claims,
+            Lookup::Expired => return Err(TokenError::Expired),
+            Lookup::Unknown => {
+                let claims = Arc::new(rules.verify::<Claims>(token)?);
+                rules.verified.insert(token, Arc::clone(&claims));
+                claims
+            }
+        };
+        if self
+            .revocation
+            .get()
+            .is_some_and(|revocation| revocation.is_revoked(&claims))
+        {
+            return Err(TokenError::Invalid);
+        }
+        Ok(Claims::clone(&claims))
     }
 
     /// The clock-skew allowance in force.
@@ -125,7 +193,9 @@ impl Verifier {
         self.current.load().leeway
     }
 
-    /// Verifies signature, algorithm, `typ` and claims, and returns the claims.
+    /// Verifies signature, algorithm, `typ` and claims, and returns the
+    /// claims: the full check, every time, without the cache or the
+    /// revocation hook.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
         self.current.load().verify(token)
     }
@@ -173,6 +243,13 @@ impl Rules {
             _ => Err(TokenError::Invalid),
         }
     }
+}
+
+/// Seconds since the epoch, as jsonwebtoken reads the clock for `exp`.
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64)
 }
 
 fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: Duration) -> Validation {

@@ -12,4 +12,5 @@ mod proxy;
 mod reload;
 mod rfc8725;
 mod throttle;
+mod token_cache;
 mod token_properties;
