@@ -11,8 +11,10 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::auth::AdminGroup;
 use crate::config::Settings;
 use crate::credentials::HashingPool;
+use crate::mfa::{MemoryMfaStore, MfaStore};
 use crate::pages;
 use crate::proxy::INSTANCE_ID_HEADER;
 use crate::reload::{LiveState, Reloader};
@@ -32,12 +34,17 @@ pub struct Application {
 impl Application {
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let state = LiveState::from_settings(settings)?;
-        log::info!(
-            "{}; loaded {} user(s) from the users file",
-            state.keys_summary,
-            state.store.len()
-        );
+        log::info!("{}; loaded {}", state.keys_summary, state.users_summary());
+        for (user, weakness) in state.store.needing_rehash() {
+            log::warn!(
+                "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
+            );
+        }
         let issuer = web::Data::new(state.issuer);
+        let directory = web::Data::new(state.directory);
+        let admin_group = web::Data::new(AdminGroup::new(state.admin_group));
+        let mfa_store: web::Data<dyn MfaStore> =
+            web::Data::from(Arc::new(MemoryMfaStore::default()) as Arc<dyn MfaStore>);
         let verifier = web::Data::new(state.verifier);
         let pool = web::Data::new(HashingPool::new(
             Arc::new(state.store),
@@ -47,7 +54,14 @@ impl Application {
         let instance_id = settings.instance_id()?;
         log::info!("instance id: {instance_id}");
         let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
-        let reloader = Reloader::new(settings, issuer.clone(), verifier.clone(), pool.clone());
+        let reloader = Reloader::new(
+            settings,
+            issuer.clone(),
+            verifier.clone(),
+            pool.clone(),
+            directory.clone(),
+            admin_group.clone(),
+        );
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.
         let hangup = signal(SignalKind::hangup())
@@ -72,6 +86,9 @@ impl Application {
                 .app_data(verifier.clone())
                 .app_data(pool.clone())
                 .app_data(throttle.clone())
+                .app_data(directory.clone())
+                .app_data(admin_group.clone())
+                .app_data(mfa_store.clone())
                 .app_data(readiness_data.clone())
                 .configure(configure)
                 .configure(|cfg| {
@@ -143,6 +160,7 @@ impl Application {
 /// The routes, shared by the binary and anything embedding tokengate.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(routes::login))
+        .route("/login/totp", web::post().to(routes::login_totp))
         .service(
             web::resource("/access")
                 .wrap(pages::token_error_pages())
@@ -150,8 +168,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         // Forward-auth answers plain 401s: the proxy, not a browser, reads them.
         .route("/auth/verify", web::route().to(routes::verify))
-        .route("/healthz", web::get().to(routes::healthz))
-        .route("/readyz", web::get().to(routes::readyz))
+        // HEAD too: load balancers and monitors probe with it.
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(routes::healthz))
+                .route(web::head().to(routes::healthz)),
+        )
+        .service(
+            web::resource("/readyz")
+                .route(web::get().to(routes::readyz))
+                .route(web::head().to(routes::readyz)),
+        )
         .route("/.well-known/jwks.json", web::get().to(routes::jwks));
 }
 

@@ -59,7 +59,11 @@ impl Weighter<Box<str>, Arc<Claims>> for EntryWeight {
 
 fn entry_bytes(token: &str, claims: &Claims) -> u64 {
     let strings = claims.sub.len() + claims.jti.len() + claims.iss.len() + claims.aud.len();
-    (token.len() + strings) as u64 + ENTRY_OVERHEAD
+    // Each role and method: its bytes and its `String` header.
+    let lists: usize = (claims.roles.iter().chain(&claims.amr))
+        .map(|item| item.len() + 24)
+        .sum();
+    (token.len() + strings + lists) as u64 + ENTRY_OVERHEAD
 }
 
 impl VerifiedTokens {
@@ -117,6 +121,9 @@ mod tests {
             jti: "0123456789abcdef0123456789abcdef".into(),
             iss: "tokengate".into(),
             aud: "tokengate".into(),
+            roles: vec!["admins".into()],
+            amr: vec!["pwd".into()],
+            auth_time: Some(nbf),
         })
     }
 

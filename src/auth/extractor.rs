@@ -39,7 +39,9 @@ impl<C: DeserializeOwned + 'static> FromRequest for Authenticated<C> {
 }
 
 /// Finds and verifies the request's token with the registered [`Verifier`].
-pub(crate) fn authenticate<C: DeserializeOwned + 'static>(req: &HttpRequest) -> Result<C, TokenError> {
+pub(crate) fn authenticate<C: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+) -> Result<C, TokenError> {
     let verifier = req
         .app_data::<web::Data<Verifier>>()
         .expect("BUG: web::Data<Verifier> is not registered on the app");

@@ -2,8 +2,8 @@ use std::borrow::Cow;
 
 use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;
-use actix_web::http::header::{self, Header as _};
-use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web_httpauth::headers::authorization::{Basic, Bearer, ParseError, Scheme};
 
 use super::TokenError;
 use crate::config::TokenSource;
@@ -11,23 +11,50 @@ use crate::config::TokenSource;
 /// The query parameter the private link carries the token in.
 pub const QUERY_PARAMETER: &str = "token";
 
+/// Browsers keep a cookie with this name prefix only if it was set over
+/// HTTPS with `Path=/` and no `Domain`, so a sibling subdomain cannot plant
+/// one (cookie tossing).
+pub const HOST_COOKIE_PREFIX: &str = "__Host-";
+
 /// Where, and in which order, the extractor looks for a token.
 #[derive(Debug, Clone)]
 pub struct TokenSources {
     order: Vec<TokenSource>,
     cookie_name: String,
+    /// `__Host-` + `cookie_name`: the name over HTTPS.
+    host_cookie_name: String,
 }
 
 impl TokenSources {
     pub fn new(order: Vec<TokenSource>, cookie_name: impl Into<String>) -> Self {
+        let cookie_name = cookie_name.into();
+        let host_cookie_name = if cookie_name.starts_with(HOST_COOKIE_PREFIX) {
+            cookie_name.clone()
+        } else {
+            format!("{HOST_COOKIE_PREFIX}{cookie_name}")
+        };
         Self {
             order,
-            cookie_name: cookie_name.into(),
+            cookie_name,
+            host_cookie_name,
         }
     }
 
+    /// The configured name (`jwt.cookie_name`), as used over plain HTTP.
     pub fn cookie_name(&self) -> &str {
         &self.cookie_name
+    }
+
+    /// The cookie's name for this request: `__Host-` prefixed when the
+    /// client used HTTPS (as [`crate::proxy::is_https`] decides), the
+    /// configured name otherwise. Only that name is read, so over HTTPS a
+    /// cookie planted under the plain name is ignored.
+    pub fn cookie_name_for(&self, req: &HttpRequest) -> &str {
+        if crate::proxy::is_https(req) {
+            &self.host_cookie_name
+        } else {
+            &self.cookie_name
+        }
     }
 
     pub fn includes(&self, source: TokenSource) -> bool {
@@ -50,7 +77,7 @@ impl TokenSources {
             let found = match source {
                 TokenSource::Query => from_query(req.query_string()),
                 TokenSource::Bearer => from_bearer(req)?,
-                TokenSource::Cookie => from_cookie(req, &self.cookie_name),
+                TokenSource::Cookie => from_cookie(req, self.cookie_name_for(req))?,
             };
             if let Some(token) = found {
                 return Ok(Some((source, token)));
@@ -67,35 +94,61 @@ fn from_query(query: &str) -> Option<Cow<'_, str>> {
 }
 
 /// Borrowed from the `Cookie` header: `HttpRequest::cookie` would copy every
-/// cookie the browser sent into an owned list first.
-fn from_cookie<'r>(req: &'r HttpRequest, name: &str) -> Option<Cow<'r, str>> {
-    req.headers()
+/// cookie the browser sent into an owned list first. Two different values
+/// under the name are refused rather than the first believed: one of them
+/// was planted (cookie tossing from a sibling subdomain, say).
+fn from_cookie<'r>(req: &'r HttpRequest, name: &str) -> Result<Option<Cow<'r, str>>, TokenError> {
+    let mut values = req
+        .headers()
         .get_all(header::COOKIE)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| Cookie::parse(pair.trim()).ok())
-        .find(|cookie| cookie.name() == name)
-        .and_then(|cookie| cookie.value_raw())
-        .map(Cow::Borrowed)
+        .filter(|cookie| cookie.name() == name)
+        .filter_map(|cookie| cookie.value_raw());
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.any(|other| other != first) {
+        return Err(TokenError::Invalid);
+    }
+    Ok(Some(Cow::Borrowed(first)))
 }
 
 fn from_bearer(req: &HttpRequest) -> Result<Option<Cow<'static, str>>, TokenError> {
-    if !req.headers().contains_key(header::AUTHORIZATION) {
-        return Ok(None);
-    }
-    match Authorization::<Bearer>::parse(req) {
-        Ok(auth) => Ok(Some(Cow::Owned(auth.into_scheme().token().to_owned()))),
+    match authorization::<Bearer>(req, "Bearer") {
+        Some(Ok(bearer)) => Ok(Some(Cow::Owned(bearer.token().to_owned()))),
+        Some(Err(_)) => Err(TokenError::Invalid),
         // Another scheme (Basic, say) is simply not a bearer token.
-        Err(_) if !is_bearer_scheme(req) => Ok(None),
-        Err(_) => Err(TokenError::Invalid),
+        None => Ok(None),
     }
 }
 
-fn is_bearer_scheme(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.as_bytes().get(..6))
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"))
+/// The request's HTTP Basic credentials, the scheme name in any case.
+pub fn basic_credentials(req: &HttpRequest) -> Option<Basic> {
+    authorization::<Basic>(req, "Basic")?.ok()
+}
+
+/// The `Authorization` header parsed as `scheme`, or `None` when absent or
+/// of another scheme. RFC 7235 2.1 makes scheme names case-insensitive, but
+/// actix-web-httpauth's parsers accept only `Basic`/`Bearer` as spelled, so
+/// the name is respelled before they parse the rest.
+fn authorization<S: Scheme>(req: &HttpRequest, scheme: &str) -> Option<Result<S, ParseError>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    let bytes = value.as_bytes();
+    let name_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
+    if !bytes[..name_end].eq_ignore_ascii_case(scheme.as_bytes()) {
+        return None;
+    }
+    if &bytes[..name_end] == scheme.as_bytes() {
+        return Some(S::parse(value));
+    }
+    let respelled = [scheme.as_bytes(), &bytes[name_end..]].concat();
+    Some(
+        HeaderValue::from_bytes(&respelled)
+            .map_err(|_| ParseError::Invalid)
+            .and_then(|value| S::parse(&value)),
+    )
 }
 
 #[cfg(test)]
@@ -126,6 +179,46 @@ mod tests {
         );
         assert_eq!(
             cookie_token(&["theme=dark", "tokengate_token=a.b.c"]).as_deref(),
+            Some("a.b.c")
+        );
+    }
+
+    #[test]
+    fn scheme_names_are_case_insensitive() {
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let req = TestRequest::default()
+                .insert_header((header::AUTHORIZATION, format!("{scheme} a.b.c")))
+                .to_http_request();
+            let sources = TokenSources::new(vec![TokenSource::Bearer], "c");
+            assert_eq!(sources.find(&req).unwrap().as_deref(), Some("a.b.c"));
+        }
+        for scheme in ["Basic", "basic", "BASIC"] {
+            let req = TestRequest::default()
+                .insert_header((header::AUTHORIZATION, format!("{scheme} YWxpY2U6cHc=")))
+                .to_http_request();
+            let basic = basic_credentials(&req).expect(scheme);
+            assert_eq!((basic.user_id(), basic.password()), ("alice", Some("pw")));
+        }
+        let other = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Bearerx a.b.c"))
+            .to_http_request();
+        assert!(basic_credentials(&other).is_none());
+        let sources = TokenSources::new(vec![TokenSource::Bearer], "c");
+        assert_eq!(sources.find(&other).unwrap(), None);
+    }
+
+    #[test]
+    fn two_different_cookies_under_the_name_are_refused() {
+        let req = TestRequest::default()
+            .append_header((
+                header::COOKIE,
+                "tokengate_token=a.b.c; tokengate_token=x.y.z",
+            ))
+            .to_http_request();
+        let sources = TokenSources::new(vec![TokenSource::Cookie], "tokengate_token");
+        assert_eq!(sources.find(&req), Err(TokenError::Invalid));
+        assert_eq!(
+            cookie_token(&["tokengate_token=a.b.c", "tokengate_token=a.b.c"]).as_deref(),
             Some("a.b.c")
         );
     }

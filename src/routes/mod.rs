@@ -5,6 +5,7 @@ mod bare;
 mod health;
 mod jwks;
 mod login;
+mod second_factor;
 mod verify;
 
 pub use access::access;
@@ -12,7 +13,8 @@ pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use jwks::jwks;
 pub use login::login;
-pub use verify::{EXPIRES_HEADER, USER_HEADER, verify};
+pub use second_factor::{CodeError, login_totp};
+pub use verify::{EXPIRES_HEADER, ROLES_HEADER, USER_HEADER, verify};
 
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
