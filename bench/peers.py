@@ -105,7 +105,9 @@ class Peer:
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
@@ -122,12 +124,23 @@ def drive(peer, path, headers, args):
 
 
 def start_peers(args, workdir, token):
+    """Every server, started in turn; any that fails stops the ones before it."""
+    started = []
+    try:
+        return start_each(args, workdir, token, started)
+    except BaseException:
+        for peer in started:
+            peer.stop()
+        raise
+
+
+def start_each(args, workdir, token, peers):
     profile = "debug" if args.smoke else "release"
     build = ["cargo", "build", "--quiet", "--bin", "tokengate", "--example", "bare_actix"]
     subprocess.run(build + ([] if args.smoke else ["--release"]), cwd=ROOT, check=True)
     bearer = [f"Authorization: Bearer {token}"]
     secret = {"PEERS_SECRET": load.SECRET}
-    peers, skipped = [], []
+    skipped = []
     binary = ROOT / "target" / profile
     peers.append(Peer("bare actix-web", [str(binary / "examples" / "bare_actix"), "{port}",
                                          load.SECRET],
@@ -152,8 +165,8 @@ def start_peers(args, workdir, token):
     if have_flask:
         for app, label in (("seed", "seed Flask + PyJWT"), ("extended", "Flask-JWT-Extended")):
             peers.append(Peer(f"{label}, gunicorn -w 2",
-                              ["gunicorn", "-w", "2", "-b", "127.0.0.1:{port}",
-                               f"bench.peers.flask_app:{app}"],
+                              ["gunicorn", "-w", "2", "--chdir", str(PEERS),
+                               "-b", "127.0.0.1:{port}", f"flask_app:{app}"],
                               [("verify", "/verify", bearer)], env=secret))
     else:
         skipped.append("Flask peers (pip install flask-jwt-extended gunicorn)")

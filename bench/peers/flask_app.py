@@ -7,7 +7,7 @@
   `@jwt_required()`, the extension a Flask user would reach for.
 
 Both read the HMAC secret from PEERS_SECRET; run under gunicorn, e.g.
-`gunicorn -w 2 bench.peers.flask_app:seed`.
+`gunicorn -w 2 --chdir bench/peers flask_app:seed`.
 """
 
 import os
