@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Load benchmark: starts the release build and measures, in one run on this
 machine, the bare route (the ceiling), /access with valid and invalid tokens,
-/auth/verify when present, /login, and /access during a login flood; plus
+/auth/verify when present, /login, and each class beside the other's flood:
+/access during a login flood, and /login during a CPU-saturating flood of
+invalid tokens (issue #18: both must keep their service); plus
 idle and peak RSS and the time from process start to the first /healthz 200.
 
 The token scenarios and the bare route run in alternating rounds and the
@@ -12,7 +14,7 @@ req/s it gives the service's own CPU time per request (utime + stime from
 
 Prints a Markdown table and writes BENCHMARKS.md. Installs wrk (Debian) if
 missing. Usage: bench/load.py [--duration 8] [--rounds 3] [--connections 32]
-[--no-write]
+[--no-write] [--binary PATH] [--floods-only]
 """
 
 import argparse
@@ -196,10 +198,20 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--binary", type=Path,
+                        help="benchmark this tokengate binary instead of building the release one")
+    parser.add_argument("--floods-only", action="store_true",
+                        help="only /login and /access alone and beside each other's floods "
+                             "(implies --no-write)")
     args = parser.parse_args()
+    args.no_write |= args.floods_only
 
     ensure_wrk()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    global BINARY
+    if args.binary:
+        BINARY = args.binary.resolve()
+    else:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     cores = os.cpu_count()
     d, c = args.duration, args.connections
 
@@ -220,16 +232,33 @@ def main():
             ]
             if path_exists("/auth/verify"):
                 scenarios.append(("/auth/verify valid token", "/auth/verify", [bearer], True))
+            if args.floods_only:
+                scenarios = [s for s in scenarios if s[0] == "/access valid token"]
             runs = {name: [] for name, *_ in scenarios}
             runs["/access during login flood"] = []
             flood_outputs = []
             runs["/login"] = []
+            runs[LOGIN_DURING_FLOOD] = []
+            token_flood_outputs = []
             wrk("/bare", connections=c, duration=2)  # warm-up
             for _ in range(args.rounds):
                 runs["/login"].append(
                     wrk("/login", login_headers, connections=cores * 2, duration=d, pid=pid))
                 for name, path, headers, _ in scenarios:
                     runs[name].append(wrk(path, headers, connections=c, duration=d, pid=pid))
+                # /login, with the same connections as alone, while two wrk
+                # processes of 64 connections each send forged tokens to
+                # /access: both cores busy with requests that cost the
+                # sender nothing (issue #18).
+                floods = [subprocess.Popen(
+                    ["wrk", "-t1", "-c64", f"-d{d + 3}s", "--timeout=30s",
+                     "-H", forged, url("/access")],
+                    stdout=subprocess.PIPE, text=True) for _ in range(2)]
+                time.sleep(2)
+                runs[LOGIN_DURING_FLOOD].append(
+                    wrk("/login", login_headers, connections=cores * 2, duration=d,
+                        timeout="30s"))
+                token_flood_outputs += [flood.communicate()[0] for flood in floods]
                 # /access while 64 connections flood /login.
                 flood = subprocess.Popen(
                     ["wrk", "-t1", "-c64", f"-d{d + 3}s", "--latency", "--timeout=30s",
@@ -250,9 +279,15 @@ def main():
                        for m in [re.search(r"Non-2xx or 3xx responses: (\d+)", out)] if m)
     flood_errors = [m.group(0) for out in flood_outputs
                     for m in [re.search(r"Socket errors: .*", out)] if m]
+    token_flood_rps = statistics.median(
+        float(m.group(1)) for out in token_flood_outputs
+        for m in [re.search(r"Requests/sec:\s+([\d.]+)", out)] if m) * 2
+    if args.floods_only:
+        print(render_floods(rows, token_flood_rps))
+        return
     verify_ms = password_verify_ms()
     table = render(rows, server, peak_rss_kib, verify_ms, cores, d, c, args.rounds,
-                   "; ".join(flood_errors) or "none", flood_non2xx)
+                   "; ".join(flood_errors) or "none", flood_non2xx, token_flood_rps)
     print(table)
     if not args.no_write:
         write_benchmarks(table)
@@ -266,13 +301,41 @@ def password_verify_ms():
     return json.loads(estimate.read_text())["mean"]["point_estimate"] / 1e6
 
 
+LOGIN_DURING_FLOOD = "/login during invalid-token flood"
+
+
+def flood_checks(rows):
+    """The two directions of issue #18: each class keeps its service while the other floods."""
+    valid = rows["/access valid token"][0]
+    flood = rows["/access during login flood"][0]
+    login = rows["/login"][0]
+    login_flooded = rows[LOGIN_DURING_FLOOD][0]
+    return [
+        ("/access p99 during flood ÷ p99 without", flood["p99"] / valid["p99"], "≤ 3"),
+        ("/login req/s during invalid-token flood ÷ alone", login_flooded["rps"] / login["rps"],
+         "≥ 0.25"),
+        ("/login p99 during invalid-token flood, ms", login_flooded["p99"], "≤ 1000"),
+    ]
+
+
+def render_floods(rows, token_flood_rps):
+    lines = ["| scenario | each round req/s | p50 ms | p99 ms | errors |", "|---|---|---:|---:|---:|"]
+    for name, (r, expect_success) in rows.items():
+        each = " / ".join(f"{rps:.0f}" for rps in r["rounds"])
+        lines.append(f"| {name} | {each} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                     f"{errors(r, expect_success)} |")
+    lines += ["", "| ratio | value | target |", "|---|---:|---|"]
+    lines += [f"| {name} | {value:.2f} | {target} |" for name, value, target in flood_checks(rows)]
+    lines.append(f"\nInvalid-token flood: {token_flood_rps:.0f} answers/s (median round, both wrk).")
+    return "\n".join(lines)
+
+
 def render(rows, server, peak_rss_kib, verify_ms, cores, d, c, rounds, flood_errors,
-           flood_non2xx):
+           flood_non2xx, token_flood_rps):
     bare = rows["bare route (no auth)"][0]
     valid = rows["/access valid token"][0]
     invalid = rows["/access invalid token"][0]
     login = rows["/login"][0]
-    flood = rows["/access during login flood"][0]
     lines = [
         "| scenario | req/s (median) | each round | p50 ms | p99 ms | service CPU µs/req | errors |",
         "|---|---:|---|---:|---:|---:|---:|",
@@ -286,7 +349,7 @@ def render(rows, server, peak_rss_kib, verify_ms, cores, d, c, rounds, flood_err
     checks = [
         ("/access valid ÷ bare route req/s", valid["rps"] / bare["rps"], "≥ 0.9"),
         ("/access invalid ÷ valid req/s", invalid["rps"] / valid["rps"], "≥ 1.0"),
-        ("/access p99 during flood ÷ p99 without", flood["p99"] / valid["p99"], "≤ 3"),
+        *flood_checks(rows),
         (f"/login req/s ÷ (cores ÷ {verify_ms:.1f} ms verify)", login["rps"] / (login_target / 0.8),
          "≥ 0.8"),
     ]
@@ -303,7 +366,9 @@ def render(rows, server, peak_rss_kib, verify_ms, cores, d, c, rounds, flood_err
         f"| start to first /healthz 200 | {server.ready_ms:.0f} ms | ≤ 100 ms |",
         "",
         f"Login flood (64 connections on /login beside each /access run): "
-        f"non-2xx {flood_non2xx}, socket errors: {flood_errors}.",
+        f"non-2xx {flood_non2xx}, socket errors: {flood_errors}. "
+        f"Invalid-token flood (two wrk, 64 connections each, forged tokens on /access, "
+        f"beside the flooded /login run): {token_flood_rps:.0f} answers/s (median round).",
         f"wrk: 1 thread, {c} connections, {d} s per scenario, {rounds} alternating rounds "
         f"(the median round shown; /login with {cores * 2} connections); "
         f"the bare route gets the same Authorization header as /access; "

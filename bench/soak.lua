@@ -2,7 +2,8 @@
 --   SOAK_REQUESTS  file of requests, one a line: path<TAB>Header: value<TAB>...
 --                  (a field `body=N` attaches N bytes); `@random-login` in the
 --                  path field asks for a login as a fresh random username
---   SOAK_OUT       where done() writes `status count` lines
+--   SOAK_OUT       where done() writes `status count` lines, then socket
+--                  errors, timeouts and latency (p50/p99/max ms) lines
 -- Statuses are counted per thread and summed in done().
 
 counts = {} -- global: done() reads it with thread:get
@@ -85,6 +86,9 @@ function done(summary, latency, requests_done)
   out:write(string.format("socket_errors %d\n",
     errors.connect + errors.read + errors.write + errors.timeout))
   out:write(string.format("timeouts %d\n", errors.timeout))
+  -- Latency of the answered requests (timeouts are counted above).
+  out:write(string.format("p50_ms %.1f\n", latency:percentile(50) / 1000))
   out:write(string.format("p99_ms %.1f\n", latency:percentile(99) / 1000))
+  out:write(string.format("max_ms %.1f\n", latency.max / 1000))
   out:close()
 end

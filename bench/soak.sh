@@ -13,7 +13,9 @@
 #   login      the right password, over and over                 -> 200, 429
 #   random     wrong passwords for fresh random usernames        -> 401, 429
 # It prints the totals per class, every unexpected status (any 5xx fails
-# the run), and the server's RSS at the start, each minute and the end.
+# the run), each class's latency (p50 / p99 / max: the login classes show
+# what logins get beside the token floods), and the server's RSS at the
+# start, each minute and the end.
 # Traffic goes to 127.0.0.1 only; the server and wrk stop by themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -161,7 +163,8 @@ for class in valid rejected oversized login random; do
   class_total=0; line=""
   while read -r key value; do
     case "$key" in
-      socket_errors|timeouts|p99_ms) line+=" $key=$value" ;;
+      socket_errors|timeouts) line+=" $key=$value" ;;
+      p50_ms|p99_ms|max_ms) ;;
       *)
         class_total=$((class_total + value))
         line+=" $key:$value"
@@ -178,6 +181,16 @@ for class in valid rejected oversized login random; do
     "$(awk -v n="$class_total" -v s="$SECONDS_TOTAL" 'BEGIN {print n / s}')" "$line"
 done
 echo "total     $total requests, $unexpected unexpected statuses, $server_errors 5xx"
+# Per class, so both directions of a flood show: the token classes beside
+# the logins, and the two login classes (right password, random usernames)
+# beside the token floods (issue #18).
+echo "latency   ms of the answered requests (timeouts above), p50 / p99 / max:"
+for class in valid rejected oversized login random; do
+  printf '          %-9s %s / %s / %s\n' "$class" \
+    "$(awk '$1 == "p50_ms" {print $2}' "$work/$class.out")" \
+    "$(awk '$1 == "p99_ms" {print $2}' "$work/$class.out")" \
+    "$(awk '$1 == "max_ms" {print $2}' "$work/$class.out")"
+done
 echo "RSS       start $(sed -n '1s/.*RSS \([0-9]*\).*/\1/p' "$work/rss") KiB, end $end_rss KiB; per minute:"
 sed 's/^/          /' "$work/rss"
 echo "throttle  $(grep -c 'login throttle tracks' "$work/server.log") clean-ups; largest: $(

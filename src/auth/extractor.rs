@@ -44,7 +44,7 @@ impl<C: DeserializeOwned + 'static> FromRequest for Authenticated<C> {
 
 /// Finds and verifies the request's token with the registered [`Verifier`].
 /// Without one the app is misconfigured: logged, and answered 500.
-pub(crate) fn authenticate<C: DeserializeOwned>(req: &HttpRequest) -> Result<C, TokenError> {
+pub(crate) fn authenticate<C: DeserializeOwned + 'static>(req: &HttpRequest) -> Result<C, TokenError> {
     let Some(verifier) = req.app_data::<web::Data<Verifier>>() else {
         log::error!(
             "{} needs a TokenGate registered on the app (App::configure(|cfg| gate.configure(cfg)))",

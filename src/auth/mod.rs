@@ -1,6 +1,7 @@
 //! Everything about tokens: the claims we mint, the keys that sign and verify
 //! them, and the `FromRequest` extractor that guards handlers.
 
+mod cache;
 mod claims;
 mod error;
 mod extractor;
@@ -10,6 +11,7 @@ mod keys;
 mod sources;
 mod verifier;
 
+pub use cache::CAPACITY_BYTES as VERIFIED_CACHE_BYTES;
 /// A token's `sub` follows the user-name syntax of the login side.
 pub use crate::credentials::{MAX_USERNAME_BYTES, check_username};
 pub use claims::{AMR_OTP, AMR_PASSWORD, AuthorizationClaims, Claims};
@@ -22,7 +24,7 @@ pub use guard::{
 pub use issuer::{IssuedToken, Issuer, Subject};
 pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
 pub use sources::{HOST_COOKIE_PREFIX, QUERY_PARAMETER, TokenSources, basic_credentials};
-pub use verifier::Verifier;
+pub use verifier::{Revocation, Verifier};
 
 /// The `typ` header tokengate mints and requires (RFC 8725 3.11, RFC 9068).
 pub const TOKEN_TYPE: &str = "at+jwt";

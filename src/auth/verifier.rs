@@ -1,7 +1,8 @@
+use std::any::{Any, TypeId};
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpRequest;
 use arc_swap::{ArcSwap, Guard};
@@ -12,6 +13,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
+use super::cache::{self, Lookup, VerifiedTokens};
 use super::{
     Claims, Key, KeySet, MAX_MFA_TOKEN_LIFETIME, MFA_TOKEN_TYPE, TOKEN_TYPE, TokenError,
     TokenSources, check_username, mfa_audience,
@@ -30,12 +32,27 @@ pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 ///
 /// Keys and rules can be replaced while serving ([`Verifier::replace`]); each
 /// request is checked entirely against one set.
+///
+/// Tokens checked as [`Claims`] (the extractor's default) are remembered in
+/// a bounded cache of verified tokens ([`super::cache`]), so a repeated
+/// token costs a lookup instead of a signature check; the revocation hook
+/// ([`Verifier::set_revocation`]) is consulted on every request all the same.
 pub struct Verifier {
     current: ArcSwap<Rules>,
     /// Seconds; beside the rules since it only shapes the JWK Set's answer.
     jwks_max_age: AtomicU64,
     /// Seconds a token's `exp` may lie beyond now (plus leeway).
     max_lifetime: AtomicU64,
+    /// Kept across [`Verifier::replace`]: revocation is not part of the keys.
+    revocation: OnceLock<Arc<dyn Revocation>>,
+}
+
+/// Revocation state consulted for every token accepted as [`Claims`], from
+/// the cache or not (the sessions work keeps revoked session ids and
+/// per-user epochs in memory). It runs on the token path, so it must answer
+/// from memory and never wait on the network.
+pub trait Revocation: Send + Sync + 'static {
+    fn is_revoked(&self, claims: &Claims) -> bool;
 }
 
 struct Rules {
@@ -48,6 +65,8 @@ struct Rules {
     leeway: Duration,
     /// Built once: the public keys never change without a new `Rules`.
     jwks: JwkSet,
+    /// Tokens these very keys and rules accepted; replaced with them.
+    verified: VerifiedTokens,
 }
 
 /// The token sources in force, held for as long as this guard lives.
@@ -102,10 +121,18 @@ impl Verifier {
                 mfa_validations,
                 sources,
                 leeway,
+                verified: VerifiedTokens::new(cache::CAPACITY_BYTES, leeway),
             }),
             jwks_max_age: AtomicU64::new(0),
             max_lifetime: AtomicU64::new(DEFAULT_MAX_LIFETIME.as_secs()),
+            revocation: OnceLock::new(),
         }
+    }
+
+    /// Installs the revocation hook; only the first call counts (it is set
+    /// once at start-up, and reloads keep it).
+    pub fn set_revocation(&self, revocation: Arc<dyn Revocation>) {
+        let _ = self.revocation.set(revocation);
     }
 
     /// Refuses tokens whose `exp` lies further than this (plus leeway) in
@@ -124,7 +151,8 @@ impl Verifier {
         self
     }
 
-    /// Swaps in another verifier's keys and rules; checks under way finish with the old ones.
+    /// Swaps in another verifier's keys and rules; checks under way finish
+    /// with the old ones. The cache of verified tokens goes with the old rules.
     pub fn replace(&self, other: Verifier) {
         self.jwks_max_age
             .store(other.jwks_max_age.into_inner(), Ordering::Relaxed);
@@ -144,11 +172,54 @@ impl Verifier {
         (rules.jwks.clone(), max_age)
     }
 
-    /// Finds the request's token in the configured sources and verifies it.
-    pub fn authenticate<C: DeserializeOwned>(&self, req: &HttpRequest) -> Result<C, TokenError> {
+    /// Finds the request's token in the configured sources and verifies it:
+    /// through the cache when `C` is [`Claims`], in full otherwise.
+    pub fn authenticate<C: DeserializeOwned + 'static>(
+        &self,
+        req: &HttpRequest,
+    ) -> Result<C, TokenError> {
         let rules = self.current.load();
         let token = rules.sources.find(req)?.ok_or(TokenError::Missing)?;
-        rules.verify(&token, self.max_lifetime())
+        if TypeId::of::<C>() != TypeId::of::<Claims>() {
+            return rules.verify(&token, self.max_lifetime());
+        }
+        let mut claims = Some(self.check(&rules, &token)?);
+        Ok((&mut claims as &mut dyn Any)
+            .downcast_mut::<Option<C>>()
+            .and_then(Option::take)
+            .expect("C is Claims"))
+    }
+
+    /// [`verify`](Self::verify) for tokengate's own claims, through the
+    /// cache of verified tokens, then the revocation hook.
+    pub fn verify_claims(&self, token: &str) -> Result<Claims, TokenError> {
+        self.check(&self.current.load(), token)
+    }
+
+    /// A hit means these exact bytes passed the full check against these
+    /// rules; `exp`/`nbf` are judged again (the cache), and the lifetime
+    /// bound only loosens as time passes, so it needs no second look.
+    fn check(&self, rules: &Rules, token: &str) -> Result<Claims, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Invalid);
+        }
+        let claims = match rules.verified.get(token, unix_now()) {
+            Lookup::Valid(claims) => claims,
+            Lookup::Expired => return Err(TokenError::Expired),
+            Lookup::Unknown => {
+                let claims = Arc::new(rules.verify::<Claims>(token, self.max_lifetime())?);
+                rules.verified.insert(token, Arc::clone(&claims));
+                claims
+            }
+        };
+        if self
+            .revocation
+            .get()
+            .is_some_and(|revocation| revocation.is_revoked(&claims))
+        {
+            return Err(TokenError::Invalid);
+        }
+        Ok(Claims::clone(&claims))
     }
 
     fn max_lifetime(&self) -> Duration {
@@ -160,7 +231,9 @@ impl Verifier {
         self.current.load().leeway
     }
 
-    /// Verifies signature, algorithm, `typ` and claims, and returns the claims.
+    /// Verifies signature, algorithm, `typ` and claims, and returns the
+    /// claims: the full check, every time, without the cache or the
+    /// revocation hook.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
         self.current.load().verify(token, self.max_lifetime())
     }
@@ -245,6 +318,13 @@ impl Rules {
             _ => Err(TokenError::Invalid),
         }
     }
+}
+
+/// Seconds since the epoch, as jsonwebtoken reads the clock for `exp`.
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64)
 }
 
 fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: Duration) -> Validation {

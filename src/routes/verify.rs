@@ -1,5 +1,7 @@
+use std::cell::RefCell;
+
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -13,6 +15,19 @@ pub const USER_HEADER: &str = "X-Auth-Request-User";
 pub const EXPIRES_HEADER: &str = "X-Auth-Request-Expires";
 /// The token's roles, comma-separated; absent when it has none.
 pub const ROLES_HEADER: &str = "X-Auth-Request-Roles";
+
+// The same names, parsed once: this route answers every protected request
+// behind nginx, so nothing on it is parsed or formatted that need not be.
+static USER: HeaderName = HeaderName::from_static("x-auth-request-user");
+static EXPIRES: HeaderName = HeaderName::from_static("x-auth-request-expires");
+static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+thread_local! {
+    /// The expiry this worker formatted last. A client repeats its token,
+    /// and tokens minted in the same second share an expiry, so most
+    /// answers reuse the header value instead of formatting a date.
+    static LAST_EXPIRY: RefCell<Option<(i64, HeaderValue)>> = const { RefCell::new(None) };
+}
 
 /// Forward-auth for nginx `auth_request` and Traefik `ForwardAuth`: 200 with
 /// the user for a valid token, the extractor's 401 and Bearer challenge
@@ -36,15 +51,26 @@ pub async fn verify(
     let user = HeaderValue::from_str(&claims.sub).map_err(|_| TokenError::Invalid)?;
     let mut response = HttpResponse::Ok();
     response
-        .insert_header((USER_HEADER, user))
-        .insert_header((EXPIRES_HEADER, rfc3339(claims.exp)))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
+        .insert_header((USER.clone(), user))
+        .insert_header((EXPIRES.clone(), expires_header(claims.exp)))
+        .insert_header((header::CACHE_CONTROL, NO_STORE.clone()));
     if !claims.roles.is_empty() {
         let roles =
             HeaderValue::from_str(&claims.roles.join(",")).map_err(|_| TokenError::Invalid)?;
         response.insert_header((ROLES_HEADER, roles));
     }
     Ok(response.finish())
+}
+
+fn expires_header(exp: i64) -> HeaderValue {
+    LAST_EXPIRY.with_borrow_mut(|last| match last {
+        Some((at, value)) if *at == exp => value.clone(),
+        _ => {
+            let value = HeaderValue::try_from(rfc3339(exp)).unwrap_or(HeaderValue::from_static(""));
+            *last = Some((exp, value.clone()));
+            value
+        }
+    })
 }
 
 /// What a location demands beyond a valid token.
@@ -112,6 +138,19 @@ impl ResponseError for BadRequirement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reused_expiry_header_is_the_formatted_one() {
+        for exp in [1_700_000_000, 1_700_000_000, 1_700_000_001, 1_700_000_000] {
+            assert_eq!(expires_header(exp), rfc3339(exp).as_str());
+        }
+    }
+
+    #[test]
+    fn the_parsed_names_are_the_documented_ones() {
+        assert!(USER.as_str().eq_ignore_ascii_case(USER_HEADER));
+        assert!(EXPIRES.as_str().eq_ignore_ascii_case(EXPIRES_HEADER));
+    }
 
     #[test]
     fn requirements_repeat_roles_and_read_mfa() {

@@ -15,4 +15,5 @@ mod reload;
 mod rfc8725;
 mod roles;
 mod throttle;
+mod token_cache;
 mod token_properties;
