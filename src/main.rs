@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => serve(&cli),
         Some(Command::HashPassword { user }) => cli::hash_password_command(user),
         Some(Command::CheckConfig) => cli::check_config(&cli),
+        Some(Command::Sessions { command }) => cli::sessions_command(&cli, command),
         Some(Command::Healthcheck { timeout }) => cli::healthcheck(&cli, *timeout),
     }
 }

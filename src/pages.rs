@@ -21,15 +21,16 @@ use crate::routes::{prefers_html, security_headers};
 
 /// The style sheet every page inlines.
 pub const STYLE: &str = include_str!("../templates/style.css");
-/// The countdown script; the pages still state the expiry without it.
+/// The countdown script, which on the access page also refreshes the
+/// session before it expires; the pages still state the expiry without it.
 pub const COUNTDOWN: &str = include_str!("../templates/countdown.js");
 
 /// No `'unsafe-inline'`: the inline style and script run because their
 /// hashes are listed, and nothing else can.
 pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "default-src 'none'; script-src '{}'; style-src '{}'; \
-         frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        "default-src 'none'; script-src '{}'; style-src '{}'; connect-src 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         csp_hash(COUNTDOWN),
         csp_hash(STYLE),
     )
@@ -141,6 +142,10 @@ impl From<TokenError> for TokenRejectedPage {
                 "This link is not valid",
                 "The token in this link is damaged or was not issued by this server. \
                  Log in again for a fresh one.",
+            ),
+            TokenError::Revoked => (
+                "You have logged out",
+                "This session has ended (logged out or revoked). Log in again to continue.",
             ),
         };
         Self {

@@ -2,6 +2,7 @@
 //! the users file and the keys again and swaps them in, or keeps the running
 //! set when anything is invalid.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use tokio::sync::Mutex;
 use crate::auth::{Issuer, KeySet, TokenSources, Verifier};
 use crate::config::{ConfigError, Settings};
 use crate::credentials::{HashingPool, HtpasswdStore};
+use crate::sessions::SessionService;
 
 /// Everything a reload replaces, built from settings.
 pub(crate) struct LiveState {
@@ -79,8 +81,11 @@ pub struct Reloader {
     issuer: web::Data<Issuer>,
     verifier: web::Data<Verifier>,
     pool: web::Data<HashingPool>,
+    sessions: web::Data<SessionService>,
     /// The settings in force; held while a reload runs so two never interleave.
     current: Arc<Mutex<Settings>>,
+    /// Each user's password-hash fingerprint, to spot changed passwords.
+    passwords: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Reloader {
@@ -89,12 +94,16 @@ impl Reloader {
         issuer: web::Data<Issuer>,
         verifier: web::Data<Verifier>,
         pool: web::Data<HashingPool>,
+        sessions: web::Data<SessionService>,
+        passwords: HashMap<String, String>,
     ) -> Self {
         Self {
             issuer,
             verifier,
             pool,
+            sessions,
             current: Arc::new(Mutex::new(settings.clone())),
+            passwords: Arc::new(Mutex::new(passwords)),
         }
     }
 
@@ -129,7 +138,11 @@ impl Reloader {
         self.verifier.replace(state.verifier);
         self.issuer.replace(state.issuer);
         let users = state.store.len();
+        let passwords = state.store.fingerprints();
         self.pool.replace_store(Arc::new(state.store));
+        self.sessions
+            .set_access_lifetime(settings.access_lifetime());
+        self.end_sessions_of_changed_passwords(passwords).await;
         warn_about_restart_only_changes(&current, &settings);
         *current = settings;
         let took = started.elapsed();
@@ -140,6 +153,42 @@ impl Reloader {
             humantime::format_duration(current.jwt.ttl),
         );
         Ok(took)
+    }
+}
+
+impl Reloader {
+    /// A user whose password hash changed, or who was removed, loses every
+    /// session. A store outage is logged and retried at the next reload.
+    async fn end_sessions_of_changed_passwords(&self, new: HashMap<String, String>) {
+        let mut known = self.passwords.lock().await;
+        let mut ended = Vec::new();
+        let mut failed = HashMap::new();
+        for (user, old) in known.iter() {
+            let fingerprint = new.get(user).map_or("removed", String::as_str);
+            if fingerprint == old {
+                continue;
+            }
+            match self.sessions.password_changed(user, fingerprint).await {
+                Ok(_) => ended.push(user.escape_debug().to_string()),
+                Err(error) => {
+                    log::error!(
+                        "the password of `{}` changed but its sessions could not be ended: {error}",
+                        user.escape_debug()
+                    );
+                    // Kept as it was, so the next reload tries again.
+                    failed.insert(user.clone(), old.clone());
+                }
+            }
+        }
+        if !ended.is_empty() {
+            log::info!(
+                "password changed or user removed; sessions ended: {}",
+                ended.join(", ")
+            );
+        }
+        let mut next = new;
+        next.extend(failed);
+        *known = next;
     }
 }
 

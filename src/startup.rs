@@ -17,6 +17,7 @@ use crate::pages;
 use crate::proxy::INSTANCE_ID_HEADER;
 use crate::reload::{LiveState, Reloader};
 use crate::routes::{self, Readiness};
+use crate::sessions::SessionService;
 use crate::throttle::LoginThrottle;
 use crate::{request_limits, telemetry};
 
@@ -37,6 +38,7 @@ impl Application {
             state.keys_summary,
             state.store.len()
         );
+        let passwords = state.store.fingerprints();
         let issuer = web::Data::new(state.issuer);
         let verifier = web::Data::new(state.verifier);
         let pool = web::Data::new(HashingPool::new(
@@ -47,7 +49,21 @@ impl Application {
         let instance_id = settings.instance_id()?;
         log::info!("instance id: {instance_id}");
         let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
-        let reloader = Reloader::new(settings, issuer.clone(), verifier.clone(), pool.clone());
+        let sessions = web::Data::new(
+            SessionService::new(&settings.sessions, settings.access_lifetime())
+                .context("Failed to open the session store")?,
+        );
+        verifier.require_live_sessions(sessions.revocations());
+        let shared_limits = sessions.shared_limits(&settings.limits).map(web::Data::new);
+        log::info!("sessions: {} store", sessions.store_kind());
+        let reloader = Reloader::new(
+            settings,
+            issuer.clone(),
+            verifier.clone(),
+            pool.clone(),
+            sessions.clone(),
+            passwords,
+        );
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.
         let hangup = signal(SignalKind::hangup())
@@ -72,6 +88,12 @@ impl Application {
                 .app_data(verifier.clone())
                 .app_data(pool.clone())
                 .app_data(throttle.clone())
+                .app_data(sessions.clone())
+                .configure(|cfg| {
+                    if let Some(limits) = &shared_limits {
+                        cfg.app_data(limits.clone());
+                    }
+                })
                 .app_data(readiness_data.clone())
                 .configure(configure)
                 .configure(|cfg| {
@@ -150,6 +172,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         // Forward-auth answers plain 401s: the proxy, not a browser, reads them.
         .route("/auth/verify", web::route().to(routes::verify))
+        .route(routes::TOKEN_PATH, web::post().to(routes::token))
+        .route("/logout", web::post().to(routes::logout))
+        .route("/revoke", web::post().to(routes::revoke))
         .route("/healthz", web::get().to(routes::healthz))
         .route("/readyz", web::get().to(routes::readyz))
         .route("/.well-known/jwks.json", web::get().to(routes::jwks));

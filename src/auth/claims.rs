@@ -11,4 +11,8 @@ pub struct Claims {
     pub jti: String,
     pub iss: String,
     pub aud: String,
+    /// The session the token belongs to (OpenID Connect's `sid`); ending the
+    /// session refuses every token carrying it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }

@@ -12,6 +12,9 @@ pub enum TokenError {
     Expired,
     #[error("the token is not valid")]
     Invalid,
+    /// Well signed and unexpired, but its session was ended (logout, revocation).
+    #[error("the token's session has ended")]
+    Revoked,
 }
 
 #[derive(Serialize)]
@@ -27,6 +30,7 @@ impl TokenError {
             TokenError::Missing => "token_missing",
             TokenError::Expired => "token_expired",
             TokenError::Invalid => "token_invalid",
+            TokenError::Revoked => "token_revoked",
         }
     }
 
@@ -39,6 +43,9 @@ impl TokenError {
             }
             TokenError::Invalid => {
                 r#"Bearer realm="tokengate", error="invalid_token", error_description="The access token is invalid""#
+            }
+            TokenError::Revoked => {
+                r#"Bearer realm="tokengate", error="invalid_token", error_description="The session has ended""#
             }
         }
     }

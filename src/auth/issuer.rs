@@ -84,7 +84,25 @@ impl Issuer {
         is_slow_to_sign(self.current.load().header.alg)
     }
 
+    /// A token without a session: refused wherever sessions are required.
     pub fn mint(&self, subject: &str) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        self.mint_with(subject, None)
+    }
+
+    /// A token for session `sid`, ended when the session ends.
+    pub fn mint_for_session(
+        &self,
+        subject: &str,
+        sid: &str,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        self.mint_with(subject, Some(sid))
+    }
+
+    fn mint_with(
+        &self,
+        subject: &str,
+        sid: Option<&str>,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let signer = self.current.load();
         let now = OffsetDateTime::now_utc();
         let expires_at = now + signer.ttl;
@@ -96,6 +114,7 @@ impl Issuer {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             iss: signer.issuer.clone(),
             aud: signer.audience.clone(),
+            sid: sid.map(str::to_owned),
         };
         let token = jsonwebtoken::encode(&signer.header, &claims, &signer.key)?;
         Ok(IssuedToken {

@@ -1,6 +1,6 @@
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_web::HttpRequest;
@@ -11,7 +11,8 @@ use jsonwebtoken::{Algorithm, Validation};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use super::{Key, KeySet, TOKEN_TYPE, TokenError, TokenSources};
+use super::session_check::check_token;
+use super::{Key, KeySet, SessionCheck, TOKEN_TYPE, TokenError, TokenSources};
 
 /// Longest token accepted for decoding; anything larger is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 4096;
@@ -26,6 +27,8 @@ pub struct Verifier {
     current: ArcSwap<Rules>,
     /// Seconds; beside the rules since it only shapes the JWK Set's answer.
     jwks_max_age: AtomicU64,
+    /// Refuses tokens of ended sessions; installed once by the session service.
+    sessions: OnceLock<Arc<dyn SessionCheck>>,
 }
 
 struct Rules {
@@ -85,6 +88,7 @@ impl Verifier {
                 leeway,
             }),
             jwks_max_age: AtomicU64::new(0),
+            sessions: OnceLock::new(),
         }
     }
 
@@ -93,6 +97,12 @@ impl Verifier {
         self.jwks_max_age
             .store(max_age.as_secs(), Ordering::Relaxed);
         self
+    }
+
+    /// From now on, tokens must also belong to a session `check` says is on.
+    /// Only the first call takes effect.
+    pub fn require_live_sessions(&self, check: Arc<dyn SessionCheck>) {
+        let _ = self.sessions.set(check);
     }
 
     /// Swaps in another verifier's keys and rules; checks under way finish with the old ones.
@@ -117,7 +127,9 @@ impl Verifier {
     pub fn authenticate<C: DeserializeOwned>(&self, req: &HttpRequest) -> Result<C, TokenError> {
         let rules = self.current.load();
         let token = rules.sources.find(req)?.ok_or(TokenError::Missing)?;
-        rules.verify(&token)
+        let claims = rules.verify(&token)?;
+        self.check_session(&token)?;
+        Ok(claims)
     }
 
     /// The clock-skew allowance in force.
@@ -126,8 +138,18 @@ impl Verifier {
     }
 
     /// Verifies signature, algorithm, `typ` and claims, and returns the claims.
+    /// With live sessions required, also that the token's session is on.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
-        self.current.load().verify(token)
+        let claims = self.current.load().verify(token)?;
+        self.check_session(token)?;
+        Ok(claims)
+    }
+
+    fn check_session(&self, token: &str) -> Result<(), TokenError> {
+        match self.sessions.get() {
+            Some(check) => check_token(check.as_ref(), token),
+            None => Ok(()),
+        }
     }
 }
 

@@ -9,6 +9,9 @@ use super::{prefers_html, security_headers};
 use crate::auth::{Authenticated, Claims, QUERY_PARAMETER, Verifier};
 use crate::config::TokenSource;
 use crate::pages::{AccessGrantedPage, Expiry, html_page};
+use crate::sessions::SessionService;
+
+use super::token::refresh_cookie;
 
 /// How long the cookie outlives its token (plus leeway): long enough that a
 /// reload soon after expiry still says "expired" rather than "no token".
@@ -29,6 +32,7 @@ pub async fn access(
     req: HttpRequest,
     Authenticated(claims): Authenticated<Claims>,
     verifier: web::Data<Verifier>,
+    sessions: Option<web::Data<SessionService>>,
 ) -> HttpResponse {
     if !prefers_html(&req) {
         return HttpResponse::Ok()
@@ -39,7 +43,18 @@ pub async fn access(
                 expires_at: rfc3339(claims.exp),
             });
     }
-    if let Some(redirect) = move_token_to_cookie(&req, &verifier, claims.exp) {
+    if let Some(mut redirect) = move_token_to_cookie(&req, &verifier, claims.exp) {
+        // The hand-off also gives the session its refresh cookie, so the page
+        // can keep it alive; without the store the link still works to `exp`.
+        if let (Some(sessions), Some(sid)) = (sessions, claims.sid.as_deref()) {
+            match sessions.attach_refresh(sid, &claims.sub).await {
+                Ok(Some(refresh)) => {
+                    let _ = redirect.add_cookie(&refresh_cookie(&req, &refresh));
+                }
+                Ok(None) => {}
+                Err(error) => log::warn!("hand-off without a refresh cookie: {error}"),
+            }
+        }
         return redirect;
     }
     let page = AccessGrantedPage {
@@ -61,23 +76,37 @@ fn move_token_to_cookie(req: &HttpRequest, verifier: &Verifier, exp: i64) -> Opt
     let Ok(Some((TokenSource::Query, token))) = sources.locate(req) else {
         return None;
     };
-    let until = exp + verifier.leeway().as_secs() as i64 + EXPIRED_NOTICE_SECONDS;
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let cookie = Cookie::build(sources.cookie_name().to_owned(), token.into_owned())
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .path("/")
-        // HTTPS as this listener or a trusted proxy (X-Forwarded-Proto) saw it.
-        .secure(crate::proxy::is_https(req))
-        .max_age(time::Duration::seconds((until - now).max(0)))
-        .expires(OffsetDateTime::from_unix_timestamp(until).ok()?)
-        .finish();
+    let cookie = access_cookie(req, verifier, token.into_owned(), exp)?;
     let mut response = HttpResponse::SeeOther();
     security_headers(&mut response);
     Some(
         response
             .insert_header((header::LOCATION, without_token(req)))
             .cookie(cookie)
+            .finish(),
+    )
+}
+
+/// The access-token cookie: HttpOnly, SameSite=Strict, `Secure` over HTTPS,
+/// kept a little past the token's expiry so a late reload says "expired".
+pub(super) fn access_cookie(
+    req: &HttpRequest,
+    verifier: &Verifier,
+    token: String,
+    exp: i64,
+) -> Option<Cookie<'static>> {
+    let sources = verifier.sources();
+    let until = exp + verifier.leeway().as_secs() as i64 + EXPIRED_NOTICE_SECONDS;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    Some(
+        Cookie::build(sources.cookie_name().to_owned(), token)
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .path("/")
+            // HTTPS as this listener or a trusted proxy (X-Forwarded-Proto) saw it.
+            .secure(crate::proxy::is_https(req))
+            .max_age(time::Duration::seconds((until - now).max(0)))
+            .expires(OffsetDateTime::from_unix_timestamp(until).ok()?)
             .finish(),
     )
 }

@@ -2,22 +2,15 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_httpauth::extractors::basic::BasicAuth;
-use serde::Serialize;
 
+use super::token::TokenResponse;
 use super::{prefers_json, security_headers};
 use crate::auth::{IssuedToken, Issuer};
 use crate::credentials::HashingPool;
 use crate::error::LoginError;
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
-use crate::throttle::{LoginThrottle, client_ip};
-
-/// OAuth 2 token-response shape (RFC 6749 5.1).
-#[derive(Serialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
-}
+use crate::sessions::{LimitError, SessionService, SharedLimits};
+use crate::throttle::{LoginThrottle, Throttled, client_ip};
 
 /// Checks HTTP Basic credentials and answers with a private link (HTML) or a
 /// token response (JSON). Missing, malformed and wrong credentials all get
@@ -29,6 +22,8 @@ pub async fn login(
     pool: web::Data<HashingPool>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,
+    sessions: web::Data<SessionService>,
+    shared_limits: Option<web::Data<SharedLimits>>,
 ) -> Result<HttpResponse, LoginError> {
     let wants_json = prefers_json(&req);
     let rejected = LoginError::InvalidCredentials { wants_json };
@@ -36,26 +31,54 @@ pub async fn login(
         return Err(rejected);
     };
     let username = credentials.user_id().to_owned();
-    throttle
-        .check(client_ip(&req), &username)
-        .map_err(|throttled| LoginError::Throttled {
-            retry_after: throttled.retry_after,
-            wants_json,
-        })?;
+    let throttled = |throttled: Throttled| LoginError::Throttled {
+        retry_after: throttled.retry_after,
+        wants_json,
+    };
+    match shared_limits {
+        // With Redis, every replica counts against the same budget.
+        Some(limits) => match limits.check(client_ip(&req), &username).await {
+            Ok(()) => {}
+            Err(LimitError::Throttled(limited)) => return Err(throttled(limited)),
+            Err(LimitError::Unavailable(error)) => {
+                log::warn!("login refused: {error}");
+                return Err(LoginError::Unavailable { wants_json });
+            }
+        },
+        None => throttle
+            .check(client_ip(&req), &username)
+            .map_err(throttled)?,
+    }
     let password = credentials.password().unwrap_or_default().to_owned();
     let verified = pool.verify(username.clone(), password).await?;
     if !verified {
         return Err(rejected);
     }
 
-    let issued = mint(issuer.into_inner(), &username).await?;
+    // API clients get a refresh token now; a browser gets its refresh
+    // cookie at the private link's hand-off, so it never sits in a page.
+    let session = sessions
+        .start(&username, wants_json)
+        .await
+        .map_err(|error| {
+            log::warn!("login refused: {error}");
+            LoginError::Unavailable { wants_json }
+        })?;
+    let issued = mint(issuer.into_inner(), &username, &session.sid)
+        .await
+        .map_err(|e| LoginError::Internal(e.to_string()))?;
     if wants_json {
         let mut response = HttpResponse::Ok();
         security_headers(&mut response);
+        let refresh = session
+            .refresh
+            .unwrap_or_else(|| unreachable!("asked for one"));
         return Ok(response.json(TokenResponse {
-            access_token: issued.token,
+            access_token: Some(issued.token),
             token_type: "Bearer",
             expires_in: issued.expires_in,
+            refresh_token: Some(refresh.token),
+            refresh_expires_in: refresh.expires_in,
         }));
     }
     // Host-relative, so the link works behind any proxy or load balancer.
@@ -71,14 +94,16 @@ pub async fn login(
 /// Signs on the async worker, unless the key is RSA: its signature (about
 /// 1.3 ms) would hold up every request queued on the worker, so it runs on
 /// the blocking pool instead.
-async fn mint(issuer: Arc<Issuer>, subject: &str) -> Result<IssuedToken, LoginError> {
+pub(super) async fn mint(
+    issuer: Arc<Issuer>,
+    subject: &str,
+    sid: &str,
+) -> anyhow::Result<IssuedToken> {
     let issued = if issuer.signs_slowly() {
-        let subject = subject.to_owned();
-        web::block(move || issuer.mint(&subject))
-            .await
-            .map_err(|e| LoginError::Internal(e.to_string()))?
+        let (subject, sid) = (subject.to_owned(), sid.to_owned());
+        web::block(move || issuer.mint_for_session(&subject, &sid)).await?
     } else {
-        issuer.mint(subject)
+        issuer.mint_for_session(subject, sid)
     };
-    issued.map_err(|e| LoginError::Internal(e.to_string()))
+    Ok(issued?)
 }

@@ -5,6 +5,10 @@ mod bare;
 mod health;
 mod jwks;
 mod login;
+mod logout;
+mod oauth;
+mod revoke;
+mod token;
 mod verify;
 
 pub use access::access;
@@ -12,6 +16,10 @@ pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use jwks::jwks;
 pub use login::login;
+pub use logout::logout;
+pub use oauth::OAuthError;
+pub use revoke::revoke;
+pub use token::{REFRESH_COOKIE, TOKEN_PATH, TokenResponse, token};
 pub use verify::{EXPIRES_HEADER, USER_HEADER, verify};
 
 use actix_web::HttpRequest;

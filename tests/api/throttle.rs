@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokengate::auth::Issuer;
 use tokengate::config::LimitsSettings;
 use tokengate::credentials::{CredentialStore, HashingPool};
+use tokengate::sessions::SessionService;
 use tokengate::startup::configure;
 use tokengate::throttle::LoginThrottle;
 
@@ -34,6 +35,8 @@ fn limits(ip: (u32, u32), user: (u32, u32)) -> LimitsSettings {
         login_per_ip_burst: ip.1,
         login_per_user_per_minute: user.0,
         login_per_user_burst: user.1,
+        login_per_user_ceiling_per_minute: 0,
+        login_per_user_ceiling_burst: 0,
     }
 }
 
@@ -58,6 +61,7 @@ async fn a_throttled_wrong_password_costs_no_hash() {
         App::new()
             .app_data(web::Data::new(HashingPool::new(store.clone(), 1)))
             .app_data(web::Data::new(issuer))
+            .app_data(web::Data::new(SessionService::in_memory()))
             .app_data(web::Data::new(LoginThrottle::new(&limits((0, 0), (1, 3)))))
             .configure(configure),
     )
