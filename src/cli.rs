@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
-use crate::credentials::hash_password;
+use crate::credentials::{HtpasswdStore, hash_password};
 
 /// Exit status for a configuration error (sysexits.h EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
@@ -128,6 +128,14 @@ pub fn check_config(cli: &Cli) -> ExitCode {
                 "# environment: {}\n{printed}",
                 settings.environment.as_str()
             );
+            // Loading parsed the users file already; this cannot fail but on a race.
+            if let Ok(store) = HtpasswdStore::from_file(&settings.users.file) {
+                for (user, weakness) in store.needing_rehash() {
+                    println!(
+                        "# user `{user}` needs a rehash ({weakness}): tokengate hash-password --user {user}"
+                    );
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,
@@ -139,8 +147,8 @@ fn toml_like(settings: &Settings) -> String {
 }
 
 pub fn hash_password_command(user: &str) -> ExitCode {
-    if user.is_empty() || user.contains([':', '\n', '\r']) {
-        eprintln!("tokengate: --user must be non-empty and contain no `:` or line break");
+    if let Err(rule) = crate::auth::check_username(user) {
+        eprintln!("tokengate: --user {rule}");
         return ExitCode::from(2);
     }
     let mut password = String::new();

@@ -35,7 +35,8 @@ impl LiveState {
             jwt.leeway,
             TokenSources::new(jwt.sources.clone(), &jwt.cookie_name),
         )
-        .with_jwks_max_age(jwt.jwks_max_age);
+        .with_jwks_max_age(jwt.jwks_max_age)
+        .with_max_lifetime(jwt.ttl);
         let store = HtpasswdStore::from_file(&settings.users.file).map_err(|error| {
             ConfigError::new(
                 "users.file",
@@ -197,6 +198,11 @@ fn warn_about_restart_only_changes(old: &Settings, new: &Settings) {
         serde_json::to_value(&old.server).ok() != serde_json::to_value(&new.server).ok();
     if server_changed {
         log::warn!("the server section changed; it takes effect only after a restart");
+    }
+    let limits_changed =
+        serde_json::to_value(&old.limits).ok() != serde_json::to_value(&new.limits).ok();
+    if limits_changed {
+        log::warn!("the limits section changed; it takes effect only after a restart");
     }
     if old.users.hash_concurrency != new.users.hash_concurrency {
         log::warn!("users.hash_concurrency changed; it takes effect only after a restart");

@@ -38,6 +38,11 @@ impl Application {
             state.keys_summary,
             state.store.len()
         );
+        for (user, weakness) in state.store.needing_rehash() {
+            log::warn!(
+                "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
+            );
+        }
         let passwords = state.store.fingerprints();
         let issuer = web::Data::new(state.issuer);
         let verifier = web::Data::new(state.verifier);
@@ -175,8 +180,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(routes::TOKEN_PATH, web::post().to(routes::token))
         .route("/logout", web::post().to(routes::logout))
         .route("/revoke", web::post().to(routes::revoke))
-        .route("/healthz", web::get().to(routes::healthz))
-        .route("/readyz", web::get().to(routes::readyz))
+        // HEAD too: load balancers and monitors probe with it.
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(routes::healthz))
+                .route(web::head().to(routes::healthz)),
+        )
+        .service(
+            web::resource("/readyz")
+                .route(web::get().to(routes::readyz))
+                .route(web::head().to(routes::readyz)),
+        )
         .route("/.well-known/jwks.json", web::get().to(routes::jwks));
 }
 

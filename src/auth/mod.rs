@@ -10,13 +10,13 @@ mod session_check;
 mod sources;
 mod verifier;
 
-pub use claims::Claims;
+pub use claims::{Claims, MAX_USERNAME_BYTES, check_username};
 pub use error::TokenError;
 pub use extractor::Authenticated;
 pub use issuer::{IssuedToken, Issuer};
 pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
 pub use session_check::SessionCheck;
-pub use sources::{QUERY_PARAMETER, TokenSources};
+pub use sources::{QUERY_PARAMETER, TokenSources, basic_credentials};
 pub use verifier::Verifier;
 
 /// The `typ` header tokengate mints and requires (RFC 8725 3.11, RFC 9068).

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use arc_swap::{ArcSwap, Guard};
+use base64::Engine as _;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Validation};
@@ -12,10 +13,14 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use super::session_check::check_token;
-use super::{Key, KeySet, SessionCheck, TOKEN_TYPE, TokenError, TokenSources};
+use super::{Key, KeySet, SessionCheck, TOKEN_TYPE, TokenError, TokenSources, check_username};
 
 /// Longest token accepted for decoding; anything larger is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// The longest lifetime a token may have left unless the app sets its own
+/// ([`Verifier::with_max_lifetime`]): the longest `jwt.ttl` allowed.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Checks tokens: the key chosen by `kid`, only that key's algorithm, explicit
 /// claim rules. Register it as `web::Data<Verifier>` and the
@@ -29,6 +34,8 @@ pub struct Verifier {
     jwks_max_age: AtomicU64,
     /// Refuses tokens of ended sessions; installed once by the session service.
     sessions: OnceLock<Arc<dyn SessionCheck>>,
+    /// Seconds a token's `exp` may lie beyond now (plus leeway).
+    max_lifetime: AtomicU64,
 }
 
 struct Rules {
@@ -89,7 +96,17 @@ impl Verifier {
             }),
             jwks_max_age: AtomicU64::new(0),
             sessions: OnceLock::new(),
+            max_lifetime: AtomicU64::new(DEFAULT_MAX_LIFETIME.as_secs()),
         }
+    }
+
+    /// Refuses tokens whose `exp` lies further than this (plus leeway) in
+    /// the future: no issuer of ours mints them, and an `exp` near `i64::MAX`
+    /// broke the expiry header and the cookie hand-off. Set to `jwt.ttl`.
+    pub fn with_max_lifetime(self, max_lifetime: Duration) -> Self {
+        self.max_lifetime
+            .store(max_lifetime.as_secs(), Ordering::Relaxed);
+        self
     }
 
     /// How long clients may cache the JWK Set (`Cache-Control: max-age`).
@@ -109,6 +126,8 @@ impl Verifier {
     pub fn replace(&self, other: Verifier) {
         self.jwks_max_age
             .store(other.jwks_max_age.into_inner(), Ordering::Relaxed);
+        self.max_lifetime
+            .store(other.max_lifetime.into_inner(), Ordering::Relaxed);
         self.current.store(other.current.into_inner());
     }
 
@@ -127,9 +146,13 @@ impl Verifier {
     pub fn authenticate<C: DeserializeOwned>(&self, req: &HttpRequest) -> Result<C, TokenError> {
         let rules = self.current.load();
         let token = rules.sources.find(req)?.ok_or(TokenError::Missing)?;
-        let claims = rules.verify(&token)?;
+        let claims = rules.verify(&token, self.max_lifetime())?;
         self.check_session(&token)?;
         Ok(claims)
+    }
+
+    fn max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.max_lifetime.load(Ordering::Relaxed))
     }
 
     /// The clock-skew allowance in force.
@@ -140,7 +163,7 @@ impl Verifier {
     /// Verifies signature, algorithm, `typ` and claims, and returns the claims.
     /// With live sessions required, also that the token's session is on.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
-        let claims = self.current.load().verify(token)?;
+        let claims = self.current.load().verify(token, self.max_lifetime())?;
         self.check_session(token)?;
         Ok(claims)
     }
@@ -154,7 +177,11 @@ impl Verifier {
 }
 
 impl Rules {
-    fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
+    fn verify<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        max_lifetime: Duration,
+    ) -> Result<C, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Invalid);
         }
@@ -187,8 +214,17 @@ impl Rules {
             return Err(TokenError::Invalid);
         }
         // RFC 7515 4.1.11: tokengate understands no critical extension.
-        if data.header.crit.is_some() {
+        // RFC 8725 3.6: no encrypted (`enc`) or compressed (`zip`) tokens.
+        if data.header.crit.is_some() || data.header.enc.is_some() || data.header.zip.is_some() {
             return Err(TokenError::Invalid);
+        }
+        let latest = jsonwebtoken::get_current_timestamp()
+            .saturating_add(max_lifetime.as_secs())
+            .saturating_add(self.leeway.as_secs());
+        // An empty or odd `sub` would travel in X-Auth-Request-User.
+        match bounds(token) {
+            Some(bounds) if bounds.exp <= latest && check_username(&bounds.sub).is_ok() => {}
+            _ => return Err(TokenError::Invalid),
         }
         match data.header.typ.as_deref() {
             Some(typ) if is_expected_type(typ) => Ok(data.claims),
@@ -208,6 +244,22 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: Durati
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
     validation
+}
+
+/// The claims every token is held to, whatever the caller's claims type:
+/// read again from the payload, for a token whose signature checked out.
+#[derive(serde::Deserialize)]
+struct Bounds {
+    exp: u64,
+    sub: String,
+}
+
+fn bounds(token: &str) -> Option<Bounds> {
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&json).ok()
 }
 
 /// RFC 7515 4.1.9: `typ` compares case-insensitively, `application/` optional.

@@ -96,7 +96,9 @@ pub(super) fn access_cookie(
     exp: i64,
 ) -> Option<Cookie<'static>> {
     let sources = verifier.sources();
-    let until = exp + verifier.leeway().as_secs() as i64 + EXPIRED_NOTICE_SECONDS;
+    let until = exp
+        .saturating_add(verifier.leeway().as_secs() as i64)
+        .saturating_add(EXPIRED_NOTICE_SECONDS);
     let now = OffsetDateTime::now_utc().unix_timestamp();
     Some(
         Cookie::build(sources.cookie_name().to_owned(), token)

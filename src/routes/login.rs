@@ -1,11 +1,10 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web_httpauth::extractors::basic::BasicAuth;
 
 use super::token::TokenResponse;
 use super::{prefers_json, security_headers};
-use crate::auth::{IssuedToken, Issuer};
+use crate::auth::{IssuedToken, Issuer, basic_credentials};
 use crate::credentials::HashingPool;
 use crate::error::LoginError;
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
@@ -18,7 +17,6 @@ use crate::throttle::{LoginThrottle, Throttled, client_ip};
 /// before any password is hashed.
 pub async fn login(
     req: HttpRequest,
-    credentials: Option<BasicAuth>,
     pool: web::Data<HashingPool>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,
@@ -27,7 +25,7 @@ pub async fn login(
 ) -> Result<HttpResponse, LoginError> {
     let wants_json = prefers_json(&req);
     let rejected = LoginError::InvalidCredentials { wants_json };
-    let Some(credentials) = credentials else {
+    let Some(credentials) = basic_credentials(&req) else {
         return Err(rejected);
     };
     let username = credentials.user_id().to_owned();
@@ -72,7 +70,7 @@ pub async fn login(
         security_headers(&mut response);
         let refresh = session
             .refresh
-            .unwrap_or_else(|| unreachable!("asked for one"));
+            .ok_or_else(|| LoginError::Internal("a JSON session without a refresh token".into()))?;
         return Ok(response.json(TokenResponse {
             access_token: Some(issued.token),
             token_type: "Bearer",

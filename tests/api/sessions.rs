@@ -19,7 +19,7 @@ use crate::helpers::{
 };
 use crate::redis_server::RedisServer;
 
-const OTHER_USER: &str = "<script>alert(1)</script>";
+use crate::helpers::HTML_USER as OTHER_USER;
 
 /// One store to run a scenario against; a Redis one owns its server.
 struct Backend {
