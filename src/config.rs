@@ -11,6 +11,8 @@ use jsonwebtoken::Algorithm;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::Groups;
+use crate::mfa::{self, TotpSecrets};
 use crate::proxy::{InstanceId, TrustedProxies};
 
 /// The compiled-in base layer: the binary runs even where `config/` is absent.
@@ -32,6 +34,11 @@ const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_REUSE_GRACE: Duration = Duration::from_secs(60);
 const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+/// RFC 6238 5.2 recommends at most one step of network delay; two is the ceiling.
+const MAX_TOTP_SKEW: u8 = 2;
+const MIN_MFA_TOKEN_TTL: Duration = Duration::from_secs(30);
+const MAX_MFA_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+const MAX_MFA_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,6 +79,7 @@ pub struct Settings {
     pub users: UsersSettings,
     pub limits: LimitsSettings,
     pub sessions: SessionsSettings,
+    pub mfa: MfaSettings,
     /// Which environment file was layered in; set by [`load`], not by files.
     #[serde(skip_deserializing, default = "default_environment")]
     pub environment: Environment,
@@ -263,6 +271,27 @@ pub struct UsersSettings {
     pub file: PathBuf,
     /// Password checks running at once; 0 means one per CPU core.
     pub hash_concurrency: usize,
+    /// Apache `AuthGroupFile`: `group: user1 user2`; the `roles` claim.
+    #[serde(default)]
+    pub groups_file: Option<PathBuf>,
+    /// `user:BASE32SECRET` lines: these users log in with a one-time code too.
+    #[serde(default)]
+    pub totp_file: Option<PathBuf>,
+    /// The group whose members may use the operator endpoints.
+    pub admin_group: String,
+}
+
+/// The second factor (TOTP, RFC 6238).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaSettings {
+    /// Time steps (30 s each) a code may be off, either way.
+    pub skew: u8,
+    /// How long an `mfa_token` lasts between the password and the code.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// Wrong codes one `mfa_token` may try before it is spent.
+    pub max_attempts: u32,
 }
 
 fn mask_secret<S: serde::Serializer>(
@@ -400,6 +429,20 @@ fn from_config_crate(error: config::ConfigError) -> ConfigError {
             format!("syntax error at {position}"),
         );
     }
+    // The found value is left out: it may be the secret, in the wrong type
+    // (an unquoted all-digit `jwt.secret` in a file).
+    if let config::ConfigError::Type {
+        key: Some(key),
+        unexpected,
+        expected,
+        ..
+    } = &error
+    {
+        // `64-bit integer `123``, `string "abc"`: the kind, without the value.
+        let found = unexpected.to_string();
+        let found = found.split(['`', '"']).next().unwrap_or_default().trim();
+        return ConfigError::new(key.clone(), format!("expected {expected}, found {found}"));
+    }
     let message = error.to_string();
     let key = match &error {
         config::ConfigError::Type { key: Some(key), .. } => key.clone(),
@@ -513,7 +556,7 @@ impl Settings {
         if self.environment == Environment::Production {
             self.validate_for_production(&users, store.is_empty())?;
         }
-        Ok(())
+        self.validate_roles_and_mfa()
     }
 
     /// What production refuses beyond the general rules: demo data, an
@@ -559,6 +602,83 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    fn validate_roles_and_mfa(&self) -> Result<(), ConfigError> {
+        if self.users.admin_group.trim().is_empty() {
+            return Err(ConfigError::new("users.admin_group", "must not be empty"));
+        }
+        self.groups()?;
+        self.totp_secrets()?;
+        let mfa = &self.mfa;
+        if mfa.skew > MAX_TOTP_SKEW {
+            return Err(ConfigError::new(
+                "mfa.skew",
+                format!("must be at most {MAX_TOTP_SKEW} steps, got {}", mfa.skew),
+            ));
+        }
+        if !(MIN_MFA_TOKEN_TTL..=MAX_MFA_TOKEN_TTL).contains(&mfa.token_ttl) {
+            return Err(ConfigError::new(
+                "mfa.token_ttl",
+                format!(
+                    "must be between 30s and 15m, got {}",
+                    humantime::format_duration(mfa.token_ttl)
+                ),
+            ));
+        }
+        if !(1..=MAX_MFA_ATTEMPTS).contains(&mfa.max_attempts) {
+            return Err(ConfigError::new(
+                "mfa.max_attempts",
+                format!(
+                    "must be between 1 and {MAX_MFA_ATTEMPTS}, got {}",
+                    mfa.max_attempts
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The parsed `users.groups_file`; empty when unset.
+    pub fn groups(&self) -> Result<Groups, ConfigError> {
+        let Some(path) = &self.users.groups_file else {
+            return Ok(Groups::default());
+        };
+        Groups::from_file(path).map_err(|error| {
+            ConfigError::new(
+                "users.groups_file",
+                format!("`{}`: {error}", path.display()),
+            )
+        })
+    }
+
+    /// The parsed `users.totp_file`, empty when unset. A file others can
+    /// read is refused in production; elsewhere the warning is returned.
+    pub fn totp_secrets(&self) -> Result<(TotpSecrets, Option<String>), ConfigError> {
+        let Some(path) = &self.users.totp_file else {
+            return Ok((TotpSecrets::default(), None));
+        };
+        let key_error = |message: String| {
+            ConfigError::new(
+                "users.totp_file",
+                format!("`{}`: {message}", path.display()),
+            )
+        };
+        let secrets = TotpSecrets::from_file(path, self.mfa.skew)
+            .map_err(|error| key_error(error.to_string()))?;
+        let wide = mfa::mode_is_too_wide(path).map_err(|error| key_error(error.to_string()))?;
+        let warning = match wide {
+            None => None,
+            Some(mode) => {
+                let message = format!(
+                    "mode {mode:o} is wider than 0600: others may read the TOTP secrets (chmod 600)"
+                );
+                if self.environment == Environment::Production {
+                    return Err(key_error(message));
+                }
+                Some(format!("users.totp_file: `{}`: {message}", path.display()))
+            }
+        };
+        Ok((secrets, warning))
     }
 
     fn validate_server_limits(&self) -> Result<(), ConfigError> {
@@ -857,6 +977,19 @@ mod tests {
         assert!(!printed.contains('\n'), "{printed}");
         assert!(error.key.ends_with("local.toml"), "{printed}");
         assert!(printed.contains("line 2, column"), "{printed}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_by_key_but_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("local.toml"),
+            "[jwt]\nsecret = 987654321098765432\n",
+        )
+        .unwrap();
+        let error = load(dir.path(), &vars(&[])).unwrap_err();
+        assert_eq!(error.key, "jwt.secret", "{error}");
+        assert!(!error.to_string().contains("98765"), "{error}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Live reload: SIGHUP (or [`Reloader::reload`]) reads the layered config,
-//! the users file and the keys again and swaps them in, or keeps the running
+//! the users, groups and TOTP files and the keys again and swaps them in, or keeps the running
 //! set when anything is invalid.
 
 use std::collections::HashMap;
@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use actix_web::web;
 use tokio::sync::Mutex;
 
-use crate::auth::{Issuer, KeySet, TokenSources, Verifier};
+use crate::auth::{AdminGroup, Issuer, KeySet, TokenSources, Verifier};
 use crate::config::{ConfigError, Settings};
 use crate::credentials::{HashingPool, HtpasswdStore};
+use crate::directory::Directory;
 use crate::sessions::SessionService;
 
 /// Everything a reload replaces, built from settings.
@@ -19,6 +20,8 @@ pub(crate) struct LiveState {
     pub issuer: Issuer,
     pub verifier: Verifier,
     pub store: HtpasswdStore,
+    pub directory: Directory,
+    pub admin_group: String,
     pub keys_summary: String,
 }
 
@@ -43,12 +46,30 @@ impl LiveState {
                 format!("`{}`: {error}", settings.users.file.display()),
             )
         })?;
+        let groups = settings.groups()?;
+        let (totp, warning) = settings.totp_secrets()?;
+        if let Some(warning) = warning {
+            log::warn!("{warning}");
+        }
         Ok(Self {
             issuer,
             verifier,
             store,
+            directory: Directory::new(groups, totp, settings.mfa.clone()),
+            admin_group: settings.users.admin_group.clone(),
             keys_summary,
         })
+    }
+
+    /// Users, groups and second-factor enrolments, for the log.
+    pub fn users_summary(&self) -> String {
+        let entries = self.directory.load();
+        format!(
+            "{} user(s), {} group(s), {} enrolled in TOTP",
+            self.store.len(),
+            entries.groups.group_count(),
+            entries.totp.len()
+        )
     }
 }
 
@@ -83,6 +104,8 @@ pub struct Reloader {
     verifier: web::Data<Verifier>,
     pool: web::Data<HashingPool>,
     sessions: web::Data<SessionService>,
+    directory: web::Data<Directory>,
+    admin_group: web::Data<AdminGroup>,
     /// The settings in force; held while a reload runs so two never interleave.
     current: Arc<Mutex<Settings>>,
     /// Each user's password-hash fingerprint, to spot changed passwords.
@@ -90,6 +113,8 @@ pub struct Reloader {
 }
 
 impl Reloader {
+    // One handle per piece of state a reload swaps: a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         settings: &Settings,
         issuer: web::Data<Issuer>,
@@ -97,12 +122,16 @@ impl Reloader {
         pool: web::Data<HashingPool>,
         sessions: web::Data<SessionService>,
         passwords: HashMap<String, String>,
+        directory: web::Data<Directory>,
+        admin_group: web::Data<AdminGroup>,
     ) -> Self {
         Self {
             issuer,
             verifier,
             pool,
             sessions,
+            directory,
+            admin_group,
             current: Arc::new(Mutex::new(settings.clone())),
             passwords: Arc::new(Mutex::new(passwords)),
         }
@@ -135,11 +164,13 @@ impl Reloader {
                 return Err(error.into());
             }
         };
+        let users = state.users_summary();
         // Verifier first: a token the new issuer mints must already verify.
         self.verifier.replace(state.verifier);
         self.issuer.replace(state.issuer);
-        let users = state.store.len();
         let passwords = state.store.fingerprints();
+        self.directory.replace(state.directory);
+        self.admin_group.replace(state.admin_group);
         self.pool.replace_store(Arc::new(state.store));
         self.sessions
             .set_access_lifetime(settings.access_lifetime());
@@ -148,7 +179,7 @@ impl Reloader {
         *current = settings;
         let took = started.elapsed();
         log::info!(
-            "configuration reloaded in {:.1}ms: {}; {users} user(s); ttl {}",
+            "configuration reloaded in {:.1}ms: {}; {users}; ttl {}",
             took.as_secs_f64() * 1000.0,
             state.keys_summary,
             humantime::format_duration(current.jwt.ttl),

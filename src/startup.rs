@@ -11,8 +11,10 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::auth::AdminGroup;
 use crate::config::Settings;
 use crate::credentials::HashingPool;
+use crate::mfa::{MemoryMfaStore, MfaStore};
 use crate::pages;
 use crate::proxy::INSTANCE_ID_HEADER;
 use crate::reload::{LiveState, Reloader};
@@ -33,11 +35,7 @@ pub struct Application {
 impl Application {
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let state = LiveState::from_settings(settings)?;
-        log::info!(
-            "{}; loaded {} user(s) from the users file",
-            state.keys_summary,
-            state.store.len()
-        );
+        log::info!("{}; loaded {}", state.keys_summary, state.users_summary());
         for (user, weakness) in state.store.needing_rehash() {
             log::warn!(
                 "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
@@ -45,6 +43,10 @@ impl Application {
         }
         let passwords = state.store.fingerprints();
         let issuer = web::Data::new(state.issuer);
+        let directory = web::Data::new(state.directory);
+        let admin_group = web::Data::new(AdminGroup::new(state.admin_group));
+        let mfa_store: web::Data<dyn MfaStore> =
+            web::Data::from(Arc::new(MemoryMfaStore::default()) as Arc<dyn MfaStore>);
         let verifier = web::Data::new(state.verifier);
         let pool = web::Data::new(HashingPool::new(
             Arc::new(state.store),
@@ -68,6 +70,8 @@ impl Application {
             pool.clone(),
             sessions.clone(),
             passwords,
+            directory.clone(),
+            admin_group.clone(),
         );
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.
@@ -99,6 +103,9 @@ impl Application {
                         cfg.app_data(limits.clone());
                     }
                 })
+                .app_data(directory.clone())
+                .app_data(admin_group.clone())
+                .app_data(mfa_store.clone())
                 .app_data(readiness_data.clone())
                 .configure(configure)
                 .configure(|cfg| {
@@ -170,6 +177,7 @@ impl Application {
 /// The routes, shared by the binary and anything embedding tokengate.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(routes::login))
+        .route("/login/totp", web::post().to(routes::login_totp))
         .service(
             web::resource("/access")
                 .wrap(pages::token_error_pages())

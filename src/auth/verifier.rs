@@ -13,7 +13,10 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use super::session_check::check_token;
-use super::{Key, KeySet, SessionCheck, TOKEN_TYPE, TokenError, TokenSources, check_username};
+use super::{
+    Claims, Key, KeySet, MFA_TOKEN_TYPE, SessionCheck, TOKEN_TYPE, TokenError, TokenSources,
+    check_username, mfa_audience,
+};
 
 /// Longest token accepted for decoding; anything larger is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 4096;
@@ -32,16 +35,18 @@ pub struct Verifier {
     current: ArcSwap<Rules>,
     /// Seconds; beside the rules since it only shapes the JWK Set's answer.
     jwks_max_age: AtomicU64,
-    /// Refuses tokens of ended sessions; installed once by the session service.
-    sessions: OnceLock<Arc<dyn SessionCheck>>,
     /// Seconds a token's `exp` may lie beyond now (plus leeway).
     max_lifetime: AtomicU64,
+    /// Refuses tokens of ended sessions; installed once by the session service.
+    sessions: OnceLock<Arc<dyn SessionCheck>>,
 }
 
 struct Rules {
     keys: KeySet,
     /// One per key, in the same order: each pins its key's algorithm.
     validations: Vec<Validation>,
+    /// The same, for `mfa_token`s: their own audience.
+    mfa_validations: Vec<Validation>,
     sources: TokenSources,
     leeway: Duration,
     /// Built once: the public keys never change without a new `Rules`.
@@ -86,17 +91,24 @@ impl Verifier {
             .iter()
             .map(|key| validation(key.algorithm(), issuer, audience, leeway))
             .collect();
+        let mfa_audience = mfa_audience(audience);
+        let mfa_validations = keys
+            .keys()
+            .iter()
+            .map(|key| validation(key.algorithm(), issuer, &mfa_audience, leeway))
+            .collect();
         Self {
             current: ArcSwap::from_pointee(Rules {
                 jwks: keys.jwks(),
                 keys,
                 validations,
+                mfa_validations,
                 sources,
                 leeway,
             }),
             jwks_max_age: AtomicU64::new(0),
-            sessions: OnceLock::new(),
             max_lifetime: AtomicU64::new(DEFAULT_MAX_LIFETIME.as_secs()),
+            sessions: OnceLock::new(),
         }
     }
 
@@ -151,6 +163,13 @@ impl Verifier {
         Ok(claims)
     }
 
+    fn check_session(&self, token: &str) -> Result<(), TokenError> {
+        match self.sessions.get() {
+            Some(check) => check_token(check.as_ref(), token),
+            None => Ok(()),
+        }
+    }
+
     fn max_lifetime(&self) -> Duration {
         Duration::from_secs(self.max_lifetime.load(Ordering::Relaxed))
     }
@@ -168,11 +187,16 @@ impl Verifier {
         Ok(claims)
     }
 
-    fn check_session(&self, token: &str) -> Result<(), TokenError> {
-        match self.sessions.get() {
-            Some(check) => check_token(check.as_ref(), token),
-            None => Ok(()),
-        }
+    /// Verifies an `mfa_token` (its own `typ` and audience; see
+    /// [`Issuer::mint_mfa`](super::Issuer::mint_mfa)). Access tokens fail here.
+    pub fn verify_mfa(&self, token: &str) -> Result<Claims, TokenError> {
+        let rules = self.current.load();
+        rules.verify_as(
+            token,
+            &rules.mfa_validations,
+            MFA_TOKEN_TYPE,
+            self.max_lifetime(),
+        )
     }
 }
 
@@ -180,6 +204,16 @@ impl Rules {
     fn verify<C: DeserializeOwned>(
         &self,
         token: &str,
+        max_lifetime: Duration,
+    ) -> Result<C, TokenError> {
+        self.verify_as(token, &self.validations, TOKEN_TYPE, max_lifetime)
+    }
+
+    fn verify_as<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        validations: &[Validation],
+        expected_typ: &str,
         max_lifetime: Duration,
     ) -> Result<C, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
@@ -204,11 +238,12 @@ impl Rules {
             }
         };
         let key = &self.keys.keys()[index];
-        let data = jsonwebtoken::decode::<C>(token, key.decoding(), &self.validations[index])
-            .map_err(|error| match error.kind() {
+        let data = jsonwebtoken::decode::<C>(token, key.decoding(), &validations[index]).map_err(
+            |error| match error.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            })?;
+            },
+        )?;
         // The kid must name the key that checked it (with one key: none, or its own).
         if self.keys.position(data.header.kid.as_deref()) != Some(index) {
             return Err(TokenError::Invalid);
@@ -227,7 +262,7 @@ impl Rules {
             _ => return Err(TokenError::Invalid),
         }
         match data.header.typ.as_deref() {
-            Some(typ) if is_expected_type(typ) => Ok(data.claims),
+            Some(typ) if is_expected_type(typ, expected_typ) => Ok(data.claims),
             _ => Err(TokenError::Invalid),
         }
     }
@@ -263,12 +298,12 @@ fn bounds(token: &str) -> Option<Bounds> {
 }
 
 /// RFC 7515 4.1.9: `typ` compares case-insensitively, `application/` optional.
-fn is_expected_type(typ: &str) -> bool {
+fn is_expected_type(typ: &str, expected: &str) -> bool {
     let typ = match typ.split_at_checked(12) {
         Some((prefix, rest)) if prefix.eq_ignore_ascii_case("application/") => rest,
         _ => typ,
     };
-    typ.eq_ignore_ascii_case(TOKEN_TYPE)
+    typ.eq_ignore_ascii_case(expected)
 }
 
 #[cfg(test)]
@@ -332,6 +367,42 @@ mod tests {
     }
 
     #[test]
+    fn mfa_tokens_and_access_tokens_never_stand_in_for_each_other() {
+        let (issuer, verifier) = pair(Duration::from_secs(60));
+        let mfa = issuer.mint_mfa("alice", Duration::from_secs(300)).unwrap();
+        assert_eq!(
+            verifier.verify::<Claims>(&mfa.token),
+            Err(TokenError::Invalid)
+        );
+        let claims = verifier.verify_mfa(&mfa.token).unwrap();
+        assert_eq!(claims.sub, "alice");
+        assert_eq!(claims.aud, "aud:mfa");
+        assert!(claims.roles.is_empty());
+        assert_eq!(claims.exp - claims.iat, 300);
+        let access = issuer.mint("alice").unwrap();
+        assert_eq!(verifier.verify_mfa(&access.token), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn minted_tokens_record_roles_and_the_methods_used() {
+        let (issuer, verifier) = pair(Duration::from_secs(60));
+        let plain: Claims = verifier.verify(&issuer.mint("a").unwrap().token).unwrap();
+        assert_eq!(plain.amr, ["pwd"]);
+        assert!(plain.roles.is_empty());
+        assert_eq!(plain.auth_time, Some(plain.iat));
+        let roles = vec!["admins".to_owned()];
+        let subject = crate::auth::Subject {
+            name: "a",
+            roles: &roles,
+            amr: &["pwd", "otp"],
+        };
+        let token = issuer.mint_for(&subject).unwrap().token;
+        let claims: Claims = verifier.verify(&token).unwrap();
+        assert_eq!(claims.roles, ["admins"]);
+        assert_eq!(claims.amr, ["pwd", "otp"]);
+    }
+
+    #[test]
     fn oversized_tokens_are_refused_unread() {
         let (_, verifier) = pair(Duration::from_secs(60));
         let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
@@ -340,10 +411,11 @@ mod tests {
 
     #[test]
     fn typ_comparison_follows_rfc_7515() {
-        assert!(is_expected_type("at+jwt"));
-        assert!(is_expected_type("AT+JWT"));
-        assert!(is_expected_type("application/at+jwt"));
-        assert!(!is_expected_type("JWT"));
-        assert!(!is_expected_type("application/jwt"));
+        assert!(is_expected_type("at+jwt", TOKEN_TYPE));
+        assert!(is_expected_type("AT+JWT", TOKEN_TYPE));
+        assert!(is_expected_type("application/at+jwt", TOKEN_TYPE));
+        assert!(!is_expected_type("JWT", TOKEN_TYPE));
+        assert!(!is_expected_type("application/jwt", TOKEN_TYPE));
+        assert!(!is_expected_type("mfa+jwt", TOKEN_TYPE));
     }
 }

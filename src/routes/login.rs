@@ -1,18 +1,20 @@
 use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse, web};
-
+use super::second_factor::mfa_challenge;
 use super::token::TokenResponse;
 use super::{prefers_json, security_headers};
-use crate::auth::{IssuedToken, Issuer, basic_credentials};
+use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
 use crate::credentials::HashingPool;
+use crate::directory::Directory;
 use crate::error::LoginError;
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
-use crate::sessions::{LimitError, SessionService, SharedLimits};
+use crate::sessions::{IssuedRefresh, LimitError, SessionService, SharedLimits};
 use crate::throttle::{LoginThrottle, Throttled, client_ip};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Checks HTTP Basic credentials and answers with a private link (HTML) or a
-/// token response (JSON). Missing, malformed and wrong credentials all get
+/// token response (JSON); for a user enrolled in TOTP, with the second step
+/// instead (see [`super::second_factor`]). Missing, malformed and wrong credentials all get
 /// the same 401 challenge. Attempts over the throttle's limits get a 429
 /// before any password is hashed.
 pub async fn login(
@@ -53,40 +55,89 @@ pub async fn login(
         return Err(rejected);
     }
 
-    // API clients get a refresh token now; a browser gets its refresh
-    // cookie at the private link's hand-off, so it never sits in a page.
+    // Optional, so an app registering only the login's own data still works:
+    // without a directory, nobody has groups or a second factor.
+    let entries = req.app_data::<web::Data<Directory>>().map(|d| d.load());
+    if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&username)) {
+        let ttl = entries.mfa.token_ttl;
+        return mfa_challenge(wants_json, issuer.into_inner(), &username, ttl).await;
+    }
+    let roles = entries.map_or_else(Vec::new, |e| e.groups.of(&username).to_vec());
+    complete_login(
+        &sessions,
+        issuer.into_inner(),
+        &username,
+        roles,
+        &[AMR_PASSWORD],
+        wants_json,
+    )
+    .await
+}
+
+/// A login whose every factor passed: starts the session, mints its first
+/// access token and answers. API clients get a refresh token now; a browser
+/// gets its refresh cookie at the private link's hand-off, so it never sits
+/// in a page. Without the session store, a 503: no token the store does not
+/// know of.
+pub(super) async fn complete_login(
+    sessions: &SessionService,
+    issuer: Arc<Issuer>,
+    username: &str,
+    roles: Vec<String>,
+    amr: &'static [&'static str],
+    wants_json: bool,
+) -> Result<HttpResponse, LoginError> {
     let session = sessions
-        .start(&username, wants_json)
+        .start(username, amr, wants_json)
         .await
         .map_err(|error| {
             log::warn!("login refused: {error}");
             LoginError::Unavailable { wants_json }
         })?;
-    let issued = mint(issuer.into_inner(), &username, &session.sid)
-        .await
-        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    let issued = mint(
+        issuer,
+        username.to_owned(),
+        roles,
+        amr,
+        session.sid,
+        session.auth_time,
+    )
+    .await?;
+    Ok(token_response(
+        wants_json,
+        username,
+        issued,
+        session.refresh,
+    ))
+}
+
+/// The answer to a completed login: the RFC 6749 token response for JSON
+/// clients, the private-link page for browsers.
+pub(super) fn token_response(
+    wants_json: bool,
+    username: &str,
+    issued: IssuedToken,
+    refresh: Option<IssuedRefresh>,
+) -> HttpResponse {
     if wants_json {
         let mut response = HttpResponse::Ok();
         security_headers(&mut response);
-        let refresh = session
-            .refresh
-            .ok_or_else(|| LoginError::Internal("a JSON session without a refresh token".into()))?;
-        return Ok(response.json(TokenResponse {
+        return response.json(TokenResponse {
             access_token: Some(issued.token),
             token_type: "Bearer",
             expires_in: issued.expires_in,
-            refresh_token: Some(refresh.token),
-            refresh_expires_in: refresh.expires_in,
-        }));
+            refresh_expires_in: refresh.as_ref().map_or(0, |r| r.expires_in),
+            refresh_token: refresh.map(|r| r.token),
+        });
     }
     // Host-relative, so the link works behind any proxy or load balancer.
     let link = format!("/access?token={}", issued.token);
     let page = PrivateLinkPage {
-        user: &username,
+        user: username,
         link: &link,
         expiry: Expiry::at(issued.expires_at.unix_timestamp()),
     };
-    Ok(html_page(HttpResponse::Ok(), &page))
+    html_page(HttpResponse::Ok(), &page)
 }
 
 /// Signs on the async worker, unless the key is RSA: its signature (about
@@ -94,14 +145,27 @@ pub async fn login(
 /// the blocking pool instead.
 pub(super) async fn mint(
     issuer: Arc<Issuer>,
-    subject: &str,
-    sid: &str,
-) -> anyhow::Result<IssuedToken> {
-    let issued = if issuer.signs_slowly() {
-        let (subject, sid) = (subject.to_owned(), sid.to_owned());
-        web::block(move || issuer.mint_for_session(&subject, &sid)).await?
-    } else {
-        issuer.mint_for_session(subject, sid)
+    name: String,
+    roles: Vec<String>,
+    amr: &'static [&'static str],
+    sid: String,
+    auth_time: i64,
+) -> Result<IssuedToken, LoginError> {
+    let slow = issuer.signs_slowly();
+    let sign = move || {
+        let subject = Subject {
+            name: &name,
+            roles: &roles,
+            amr,
+        };
+        issuer.mint_in_session(&subject, &sid, auth_time)
     };
-    Ok(issued?)
+    let issued = if slow {
+        web::block(sign)
+            .await
+            .map_err(|e| LoginError::Internal(e.to_string()))?
+    } else {
+        sign()
+    };
+    issued.map_err(|e| LoginError::Internal(e.to_string()))
 }

@@ -8,6 +8,7 @@ mod login;
 mod logout;
 mod oauth;
 mod revoke;
+mod second_factor;
 mod token;
 mod verify;
 
@@ -19,8 +20,9 @@ pub use login::login;
 pub use logout::logout;
 pub use oauth::OAuthError;
 pub use revoke::revoke;
+pub use second_factor::{CodeError, login_totp};
 pub use token::{REFRESH_COOKIE, TOKEN_PATH, TokenResponse, token};
-pub use verify::{EXPIRES_HEADER, USER_HEADER, verify};
+pub use verify::{EXPIRES_HEADER, ROLES_HEADER, USER_HEADER, verify};
 
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;

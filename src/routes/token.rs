@@ -11,8 +11,9 @@ use serde::Serialize;
 use super::access::access_cookie;
 use super::login::mint;
 use super::oauth::{OAuthError, form_fields};
-use crate::auth::{Issuer, Verifier};
+use crate::auth::{AMR_OTP, AMR_PASSWORD, Issuer, Verifier};
 use crate::csrf;
+use crate::directory::Directory;
 use crate::sessions::{IssuedRefresh, SessionService};
 
 /// The refresh cookie's name, and the one path it is sent to.
@@ -55,9 +56,26 @@ pub async fn token(
         return Err(OAuthError::CrossSite);
     }
     let refreshed = sessions.refresh(&presented).await?;
-    let issued = mint(issuer.into_inner(), &refreshed.user, &refreshed.sid)
-        .await
-        .map_err(|error| OAuthError::Internal(error.to_string()))?;
+    // Roles as the directory has them now: a change of groups takes effect
+    // at the next refresh. The login's methods and time stay.
+    let roles = req
+        .app_data::<web::Data<Directory>>()
+        .map_or_else(Vec::new, |d| d.load().groups.of(&refreshed.user).to_vec());
+    let amr: &'static [&'static str] = if refreshed.amr.iter().any(|m| m == AMR_OTP) {
+        &[AMR_PASSWORD, AMR_OTP]
+    } else {
+        &[AMR_PASSWORD]
+    };
+    let issued = mint(
+        issuer.into_inner(),
+        refreshed.user.clone(),
+        roles,
+        amr,
+        refreshed.sid.clone(),
+        refreshed.auth_time,
+    )
+    .await
+    .map_err(|error| OAuthError::Internal(error.to_string()))?;
     let mut response = HttpResponse::Ok();
     super::security_headers(&mut response);
     response.insert_header((header::PRAGMA, "no-cache"));

@@ -46,6 +46,8 @@ pub struct IssuedRefresh {
 #[derive(Debug, Clone)]
 pub struct Started {
     pub sid: String,
+    /// When the user authenticated: the session's start, Unix seconds.
+    pub auth_time: i64,
     pub refresh: Option<IssuedRefresh>,
 }
 
@@ -53,6 +55,10 @@ pub struct Started {
 pub struct Refreshed {
     pub sid: String,
     pub user: String,
+    /// The login's RFC 8176 methods, for the new access token's `amr`.
+    pub amr: Vec<String>,
+    /// The login's time, for the new access token's `auth_time`.
+    pub auth_time: i64,
     pub refresh: IssuedRefresh,
 }
 
@@ -131,8 +137,14 @@ impl SessionService {
     }
 
     /// Starts a session for `user`, with a refresh token when asked for one.
-    pub async fn start(&self, user: &str, with_refresh: bool) -> Result<Started, SessionError> {
+    pub async fn start(
+        &self,
+        user: &str,
+        amr: &[&str],
+        with_refresh: bool,
+    ) -> Result<Started, SessionError> {
         let sid = uuid::Uuid::now_v7().to_string();
+        let auth_time = session_start_ms(&sid).map_or_else(now_seconds, |ms| ms / 1000);
         let now = now_seconds();
         let max_exp = now + self.max_age.as_secs() as i64;
         let exp = (now + self.refresh_ttl.as_secs() as i64).min(max_exp);
@@ -145,10 +157,12 @@ impl SessionService {
             previous: String::new(),
             rotated_ms: 0,
             key: tokens::random_secret(),
+            amr: amr.join(","),
         };
         self.store.create(&sid, &record).await?;
         Ok(Started {
             sid,
+            auth_time,
             refresh: token.map(|token| IssuedRefresh {
                 token,
                 expires_in: (exp - now) as u64,
@@ -220,13 +234,13 @@ impl SessionService {
                     .rotate(&found.sid, &hash, &next_hash, now_ms, exp)
                     .await?
                 {
-                    return Ok(self.refreshed(found.sid, record.user.clone(), next, exp, now));
+                    return Ok(refreshed(found.sid, record, next, exp, now));
                 }
                 continue;
             }
             let within_grace = now_ms - record.rotated_ms < self.reuse_grace.as_millis() as i64;
             if record.previous == hash && record.current == next_hash && within_grace {
-                return Ok(self.refreshed(found.sid, record.user.clone(), next, record.exp, now));
+                return Ok(refreshed(found.sid, record, next, record.exp, now));
             }
             log::warn!(
                 "a spent refresh token of `{}` was presented again; ending session {}",
@@ -237,17 +251,6 @@ impl SessionService {
             return Err(SessionError::InvalidGrant);
         }
         Err(SessionError::InvalidGrant)
-    }
-
-    fn refreshed(&self, sid: String, user: String, token: String, exp: i64, now: i64) -> Refreshed {
-        Refreshed {
-            sid,
-            user,
-            refresh: IssuedRefresh {
-                token,
-                expires_in: (exp - now).max(0) as u64,
-            },
-        }
     }
 
     /// The session a refresh token belongs to, if it is still known.
@@ -301,5 +304,23 @@ impl SessionService {
 
     fn access_lifetime(&self) -> u64 {
         self.access_lifetime.load(Ordering::Relaxed)
+    }
+}
+
+fn refreshed(sid: String, record: &SessionRecord, token: String, exp: i64, now: i64) -> Refreshed {
+    Refreshed {
+        auth_time: session_start_ms(&sid).map_or(now, |ms| ms / 1000),
+        sid,
+        user: record.user.clone(),
+        amr: record
+            .amr
+            .split(',')
+            .filter(|method| !method.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        refresh: IssuedRefresh {
+            token,
+            expires_in: (exp - now).max(0) as u64,
+        },
     }
 }

@@ -8,7 +8,7 @@
 //! the whole revocation state again on every (re)connect.
 //!
 //! Keys (each with an expiry, so nothing outlives the tokens it concerns):
-//! - `tokengate:session:{sid}` hash: user, max_exp, exp, cur, prev, rotated_ms, key;
+//! - `tokengate:session:{sid}` hash: user, max_exp, exp, cur, prev, rotated_ms, key, amr;
 //!   expires with the current refresh token.
 //! - `tokengate:refresh:{sha256}` → sid: a refresh token, current or spent;
 //!   expires with that token.
@@ -40,10 +40,10 @@ const LOOKUP: &str = r"
 local sid = redis.call('GET', KEYS[1])
 if not sid then return false end
 local f = redis.call('HMGET', ARGV[1] .. 'session:' .. sid,
-  'user', 'max_exp', 'exp', 'cur', 'prev', 'rotated_ms', 'key')
+  'user', 'max_exp', 'exp', 'cur', 'prev', 'rotated_ms', 'key', 'amr')
 if not f[1] then return false end
 local epoch = redis.call('GET', ARGV[1] .. 'epoch:' .. f[1]) or ''
-return {sid, epoch, f[1], f[2], f[3], f[4] or '', f[5] or '', f[6] or '0', f[7] or ''}
+return {sid, epoch, f[1], f[2], f[3], f[4] or '', f[5] or '', f[6] or '0', f[7] or '', f[8] or ''}
 ";
 
 const ROTATE: &str = r"
@@ -150,6 +150,7 @@ impl RedisStore {
                     ("prev", ""),
                     ("rotated_ms", "0"),
                     ("key", &record.key),
+                    ("amr", &record.amr),
                 ],
             )
             .ignore()
@@ -189,7 +190,8 @@ impl RedisStore {
             previous,
             rotated_ms,
             key,
-        ] = <[String; 9]>::try_from(fields)
+            amr,
+        ] = <[String; 10]>::try_from(fields)
             .map_err(|_| StoreError::Unavailable("malformed session record".into()))?;
         let number = |value: &str| value.parse::<i64>().unwrap_or(0);
         Ok(Some(Found {
@@ -201,6 +203,7 @@ impl RedisStore {
                 previous,
                 rotated_ms: number(&rotated_ms),
                 key,
+                amr,
             },
             sid,
             epoch_ms: epoch.parse().ok(),

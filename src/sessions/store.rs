@@ -23,6 +23,9 @@ pub struct SessionRecord {
     pub rotated_ms: i64,
     /// HMAC key deriving each refresh token's successor.
     pub key: String,
+    /// How the user authenticated (RFC 8176 methods, comma-separated), so
+    /// refreshed tokens keep the login's `amr`.
+    pub amr: String,
 }
 
 /// A refresh token's session, as the store found it.

@@ -42,6 +42,8 @@ NGINX = os.environ.get("NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
 
 USER = os.environ.get("TOKENGATE_E2E_USER", "alice")
 PASSWORD = os.environ.get("TOKENGATE_E2E_PASSWORD", "e2e password")
+# In no group, unlike USER (an admin): the role-protected location refuses them.
+OTHER_USER = "bob"
 # Ports inside this suite's range (18000-18999).
 REPLICA_PORTS = {"replica-a": 18101, "replica-b": 18102, "replica-c": 18103}
 OUTSIDER_PORT = 18104
@@ -107,6 +109,7 @@ class Replica:
             command += [
                 "--volume", f"{self.settings_file}:/app/config/local.toml:ro",
                 "--volume", f"{self.users_file}:/etc/tokengate/users:ro",
+                "--volume", f"{self.users_file.parent / 'groups'}:/etc/tokengate/groups:ro",
                 "--volume", f"{self.secret_file}:/run/secrets/jwt_secret:ro",
                 IMAGE,
             ]
@@ -248,11 +251,12 @@ def hash_password(user, password):
     return line
 
 
-def write_settings(workdir, name, secret_path, users_path):
+def write_settings(workdir, name, secret_path, users_path, groups_path):
     """One config folder every replica reads: the repo's files plus local.toml,
-    naming the secret and users files where the replica sees them."""
+    naming the secret, users and groups files where the replica sees them."""
     if IMAGE:
         secret_path, users_path = "/run/secrets/jwt_secret", "/etc/tokengate/users"
+        groups_path = "/etc/tokengate/groups"
     config_dir = workdir / name
     config_dir.mkdir()
     for file in ("default.toml", "production.toml"):
@@ -269,6 +273,7 @@ def write_settings(workdir, name, secret_path, users_path):
         f'secret_file = "{secret_path}"\n'
         "[users]\n"
         f'file = "{users_path}"\n'
+        f'groups_file = "{groups_path}"\n'
     )
     local.chmod(0o644)
     return local
@@ -381,9 +386,12 @@ class Cluster:
         self.nginx_url = f"http://127.0.0.1:{NGINX_PORT}"
         self.secret = write_secret(workdir / "jwt_secret")
         self.users = workdir / "users"
-        self.users.write_text(hash_password(USER, PASSWORD))
+        self.users.write_text(hash_password(USER, PASSWORD) + hash_password(OTHER_USER, PASSWORD))
         self.users.chmod(0o644)
-        settings = write_settings(workdir, "config", self.secret, self.users)
+        self.groups = workdir / "groups"
+        self.groups.write_text(f"admins: {USER}\n")
+        self.groups.chmod(0o644)
+        settings = write_settings(workdir, "config", self.secret, self.users, self.groups)
         self.replicas = {
             name: Replica(name, port, workdir, settings, self.secret, self.users)
             for name, port in REPLICA_PORTS.items()

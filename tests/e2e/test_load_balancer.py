@@ -14,13 +14,13 @@ import time
 import pytest
 import requests
 
-from conftest import DOCKER, FIGURES, IMAGE, PASSWORD, USER, answers, wait_until
+from conftest import DOCKER, FIGURES, IMAGE, OTHER_USER, PASSWORD, USER, answers, wait_until
 
 
-def login(base_url):
+def login(base_url, user=USER):
     response = requests.get(
         base_url + "/login",
-        auth=(USER, PASSWORD),
+        auth=(user, PASSWORD),
         headers={"Accept": "application/json"},
         timeout=10,
     )
@@ -160,8 +160,9 @@ def test_the_protected_app_never_sees_the_basic_password_or_the_token_cookie(clu
         f"theme=dark; tokengate_token={token}; lang=en",
         f"theme=dark; tokengate_token={token}",
         f"tokengate_token={token}; theme=dark; lang=en",
-        # Duplicates (cookie tossing) and the __Host- name used over HTTPS.
-        f"tokengate_token={token}; theme=dark; __Host-tokengate_token={token}; tokengate_token=x",
+        # Repeats and the __Host- name used over HTTPS. (Two different values
+        # under the one name are refused by tokengate itself.)
+        f"tokengate_token={token}; theme=dark; __Host-tokengate_token={token}; tokengate_token={token}",
     ]
     for cookie in cookie_headers:
         seen = requests.get(
@@ -207,6 +208,30 @@ def test_nginx_access_log_never_holds_the_private_link_token(cluster):
     for line in logged():
         assert "/access" in line, line
         assert signature not in line and "token=" not in line, line
+
+
+def test_the_admin_location_admits_only_the_admins_group(cluster):
+    url = cluster.nginx_url + "/admin/page"
+    anonymous = requests.get(url, timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith('Bearer realm="tokengate"')
+
+    not_admin = login(cluster.nginx_url, OTHER_USER)
+    refused = requests.get(url, headers={"Authorization": f"Bearer {not_admin}"}, timeout=10)
+    assert refused.status_code == 403
+
+    # A client cannot claim the role with the header the location sets.
+    claiming = requests.get(
+        url,
+        headers={"Authorization": f"Bearer {not_admin}", "X-Auth-Request-Roles": "admins"},
+        timeout=10,
+    )
+    assert claiming.status_code == 403
+
+    admin = login(cluster.nginx_url)
+    admitted = requests.get(url, headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+    assert admitted.status_code == 200, admitted.text
+    assert admitted.text == f"hello admin {USER} (admins)\n"
 
 
 def test_verify_names_the_user_and_expiry(cluster):
