@@ -321,11 +321,14 @@ def write_settings(workdir, name, secret_path, users_path, groups_path=None):
         + "[sessions]\n"
         f'store = "{REDIS_URL}"\n'
         'reuse_grace = "0s"\n'
-        # Every test logs in from 127.0.0.1 (nginx), and with Redis the
-        # per-address budget is shared by the replicas.
+        # Every test logs in as alice from 127.0.0.1 (nginx), and with Redis
+        # the per-address budget and alice's ceiling are shared by the
+        # replicas; the strict per-user-and-address limit keeps its default.
         "[limits]\n"
         "login_per_ip_per_minute = 600\n"
         "login_per_ip_burst = 300\n"
+        "login_per_user_ceiling_per_minute = 6000\n"
+        "login_per_user_ceiling_burst = 3000\n"
     )
     local.chmod(0o644)
     return local
