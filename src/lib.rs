@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod csrf;
 pub mod directory;
 pub mod error;
+mod gate;
 pub mod mfa;
 pub mod pages;
 pub mod proxy;
@@ -18,3 +19,13 @@ pub mod sessions;
 pub mod startup;
 pub mod telemetry;
 pub mod throttle;
+
+/// Implement [`CredentialStore`] with `#[tokengate::async_trait]`.
+pub use async_trait::async_trait;
+pub use auth::{Authenticated, Claims, KeySet, TokenError, Verifier};
+pub use config::{ConfigError, LimitsSettings, Settings, TokenSource};
+pub use credentials::{
+    CredentialStore, HtpasswdStore, PasswordHash, StoreError, UserRecord, hash_password,
+};
+pub use gate::{TokenGate, TokenGateBuilder};
+pub use proxy::TrustedProxies;

@@ -6,85 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::web;
 use tokio::sync::Mutex;
 
-use crate::auth::{AdminGroup, Issuer, KeySet, TokenSources, Verifier};
 use crate::config::{ConfigError, Settings};
-use crate::credentials::{HashingPool, HtpasswdStore};
-use crate::directory::Directory;
-use crate::sessions::SessionService;
-
-/// Everything a reload replaces, built from settings.
-pub(crate) struct LiveState {
-    pub issuer: Issuer,
-    pub verifier: Verifier,
-    pub store: HtpasswdStore,
-    pub directory: Directory,
-    pub admin_group: String,
-    pub keys_summary: String,
-}
-
-impl LiveState {
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let jwt = &settings.jwt;
-        let keys = KeySet::from_settings(jwt, settings.environment)?;
-        let keys_summary = summary(&keys);
-        let issuer = Issuer::with_keys(&keys, &jwt.issuer, &jwt.audience, jwt.ttl);
-        let verifier = Verifier::with_keys(
-            keys,
-            &jwt.issuer,
-            &jwt.audience,
-            jwt.leeway,
-            TokenSources::new(jwt.sources.clone(), &jwt.cookie_name),
-        )
-        .with_jwks_max_age(jwt.jwks_max_age)
-        .with_max_lifetime(jwt.ttl);
-        let store = HtpasswdStore::from_file(&settings.users.file).map_err(|error| {
-            ConfigError::new(
-                "users.file",
-                format!("`{}`: {error}", settings.users.file.display()),
-            )
-        })?;
-        let groups = settings.groups()?;
-        let (totp, warning) = settings.totp_secrets()?;
-        if let Some(warning) = warning {
-            log::warn!("{warning}");
-        }
-        Ok(Self {
-            issuer,
-            verifier,
-            store,
-            directory: Directory::new(groups, totp, settings.mfa.clone()),
-            admin_group: settings.users.admin_group.clone(),
-            keys_summary,
-        })
-    }
-
-    /// Users, groups and second-factor enrolments, for the log.
-    pub fn users_summary(&self) -> String {
-        let entries = self.directory.load();
-        format!(
-            "{} user(s), {} group(s), {} enrolled in TOTP",
-            self.store.len(),
-            entries.groups.group_count(),
-            entries.totp.len()
-        )
-    }
-}
-
-fn summary(keys: &KeySet) -> String {
-    let all: Vec<String> = keys
-        .keys()
-        .iter()
-        .map(|key| format!("{} ({:?})", key.kid(), key.algorithm()))
-        .collect();
-    format!(
-        "signing with `{}`, verifying {}",
-        keys.signing().kid(),
-        all.join(", ")
-    )
-}
+use crate::credentials::HtpasswdStore;
+use crate::gate::{LiveState, TokenGate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -100,12 +26,7 @@ pub enum ReloadError {
 /// clone; every clone drives the same app.
 #[derive(Clone)]
 pub struct Reloader {
-    issuer: web::Data<Issuer>,
-    verifier: web::Data<Verifier>,
-    pool: web::Data<HashingPool>,
-    sessions: web::Data<SessionService>,
-    directory: web::Data<Directory>,
-    admin_group: web::Data<AdminGroup>,
+    gate: TokenGate,
     /// The settings in force; held while a reload runs so two never interleave.
     current: Arc<Mutex<Settings>>,
     /// Each user's password-hash fingerprint, to spot changed passwords.
@@ -113,25 +34,13 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    // One handle per piece of state a reload swaps: a struct would only rename them.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        settings: &Settings,
-        issuer: web::Data<Issuer>,
-        verifier: web::Data<Verifier>,
-        pool: web::Data<HashingPool>,
-        sessions: web::Data<SessionService>,
-        passwords: HashMap<String, String>,
-        directory: web::Data<Directory>,
-        admin_group: web::Data<AdminGroup>,
-    ) -> Self {
+    pub(crate) fn new(settings: &Settings, gate: TokenGate) -> Self {
+        // The file start-up just read, read again for its fingerprints only.
+        let passwords = HtpasswdStore::from_file(&settings.users.file)
+            .map(|store| store.fingerprints())
+            .unwrap_or_default();
         Self {
-            issuer,
-            verifier,
-            pool,
-            sessions,
-            directory,
-            admin_group,
+            gate,
             current: Arc::new(Mutex::new(settings.clone())),
             passwords: Arc::new(Mutex::new(passwords)),
         }
@@ -164,15 +73,11 @@ impl Reloader {
                 return Err(error.into());
             }
         };
-        let users = state.users_summary();
-        // Verifier first: a token the new issuer mints must already verify.
-        self.verifier.replace(state.verifier);
-        self.issuer.replace(state.issuer);
+        let (users, keys_summary) = (state.users_summary(), state.keys_summary.clone());
         let passwords = state.store.fingerprints();
-        self.directory.replace(state.directory);
-        self.admin_group.replace(state.admin_group);
-        self.pool.replace_store(Arc::new(state.store));
-        self.sessions
+        self.gate.replace(state);
+        self.gate
+            .sessions()
             .set_access_lifetime(settings.access_lifetime());
         self.end_sessions_of_changed_passwords(passwords).await;
         warn_about_restart_only_changes(&current, &settings);
@@ -181,7 +86,7 @@ impl Reloader {
         log::info!(
             "configuration reloaded in {:.1}ms: {}; {users}; ttl {}",
             took.as_secs_f64() * 1000.0,
-            state.keys_summary,
+            keys_summary,
             humantime::format_duration(current.jwt.ttl),
         );
         Ok(took)
@@ -200,7 +105,12 @@ impl Reloader {
             if fingerprint == old {
                 continue;
             }
-            match self.sessions.password_changed(user, fingerprint).await {
+            match self
+                .gate
+                .sessions()
+                .password_changed(user, fingerprint)
+                .await
+            {
                 Ok(_) => ended.push(user.escape_debug().to_string()),
                 Err(error) => {
                     log::error!(

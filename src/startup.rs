@@ -2,7 +2,6 @@
 //! (port 0 picks a free port, which the tests rely on), graceful shutdown.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -11,16 +10,11 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::auth::AdminGroup;
 use crate::config::Settings;
-use crate::credentials::HashingPool;
-use crate::mfa::{MemoryMfaStore, MfaStore};
-use crate::pages;
+use crate::gate::TokenGate;
 use crate::proxy::INSTANCE_ID_HEADER;
-use crate::reload::{LiveState, Reloader};
+use crate::reload::Reloader;
 use crate::routes::{self, Readiness};
-use crate::sessions::SessionService;
-use crate::throttle::LoginThrottle;
 use crate::{request_limits, telemetry};
 
 pub struct Application {
@@ -34,45 +28,10 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let state = LiveState::from_settings(settings)?;
-        log::info!("{}; loaded {}", state.keys_summary, state.users_summary());
-        for (user, weakness) in state.store.needing_rehash() {
-            log::warn!(
-                "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
-            );
-        }
-        let passwords = state.store.fingerprints();
-        let issuer = web::Data::new(state.issuer);
-        let directory = web::Data::new(state.directory);
-        let admin_group = web::Data::new(AdminGroup::new(state.admin_group));
-        let mfa_store: web::Data<dyn MfaStore> =
-            web::Data::from(Arc::new(MemoryMfaStore::default()) as Arc<dyn MfaStore>);
-        let verifier = web::Data::new(state.verifier);
-        let pool = web::Data::new(HashingPool::new(
-            Arc::new(state.store),
-            settings.hash_concurrency(),
-        ));
-        let trusted_proxies = web::Data::new(settings.trusted_proxies()?);
+        let gate = TokenGate::from_settings(settings)?;
         let instance_id = settings.instance_id()?;
         log::info!("instance id: {instance_id}");
-        let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
-        let sessions = web::Data::new(
-            SessionService::new(&settings.sessions, settings.access_lifetime())
-                .context("Failed to open the session store")?,
-        );
-        verifier.require_live_sessions(sessions.revocations());
-        let shared_limits = sessions.shared_limits(&settings.limits).map(web::Data::new);
-        log::info!("sessions: {} store", sessions.store_kind());
-        let reloader = Reloader::new(
-            settings,
-            issuer.clone(),
-            verifier.clone(),
-            pool.clone(),
-            sessions.clone(),
-            passwords,
-            directory.clone(),
-            admin_group.clone(),
-        );
+        let reloader = Reloader::new(settings, gate.clone());
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.
         let hangup = signal(SignalKind::hangup())
@@ -92,22 +51,19 @@ impl Application {
                 .wrap(DefaultHeaders::new().add((INSTANCE_ID_HEADER, instance_id.header_value())))
                 .wrap(middleware::from_fn(request_limits::enforce))
                 .wrap(telemetry::access_log())
-                .app_data(trusted_proxies.clone())
-                .app_data(issuer.clone())
-                .app_data(verifier.clone())
-                .app_data(pool.clone())
-                .app_data(throttle.clone())
-                .app_data(sessions.clone())
-                .configure(|cfg| {
-                    if let Some(limits) = &shared_limits {
-                        cfg.app_data(limits.clone());
-                    }
-                })
-                .app_data(directory.clone())
-                .app_data(admin_group.clone())
-                .app_data(mfa_store.clone())
+                .configure(|cfg| gate.configure(cfg))
                 .app_data(readiness_data.clone())
-                .configure(configure)
+                // HEAD too: load balancers and monitors probe with it.
+                .service(
+                    web::resource("/healthz")
+                        .route(web::get().to(routes::healthz))
+                        .route(web::head().to(routes::healthz)),
+                )
+                .service(
+                    web::resource("/readyz")
+                        .route(web::get().to(routes::readyz))
+                        .route(web::head().to(routes::readyz)),
+                )
                 .configure(|cfg| {
                     if bare_route {
                         cfg.route("/bare", web::get().to(routes::bare));
@@ -172,34 +128,6 @@ impl Application {
         });
         self.server.await
     }
-}
-
-/// The routes, shared by the binary and anything embedding tokengate.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(routes::login))
-        .route("/login/totp", web::post().to(routes::login_totp))
-        .service(
-            web::resource("/access")
-                .wrap(pages::token_error_pages())
-                .route(web::get().to(routes::access)),
-        )
-        // Forward-auth answers plain 401s: the proxy, not a browser, reads them.
-        .route("/auth/verify", web::route().to(routes::verify))
-        .route(routes::TOKEN_PATH, web::post().to(routes::token))
-        .route("/logout", web::post().to(routes::logout))
-        .route("/revoke", web::post().to(routes::revoke))
-        // HEAD too: load balancers and monitors probe with it.
-        .service(
-            web::resource("/healthz")
-                .route(web::get().to(routes::healthz))
-                .route(web::head().to(routes::healthz)),
-        )
-        .service(
-            web::resource("/readyz")
-                .route(web::get().to(routes::readyz))
-                .route(web::head().to(routes::readyz)),
-        )
-        .route("/.well-known/jwks.json", web::get().to(routes::jwks));
 }
 
 async fn shutdown_signal() {

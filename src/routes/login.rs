@@ -1,34 +1,40 @@
 use std::sync::Arc;
 
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value};
+
 use super::second_factor::mfa_challenge;
 use super::token::TokenResponse;
 use super::{prefers_json, security_headers};
 use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
-use crate::credentials::HashingPool;
 use crate::directory::Directory;
 use crate::error::LoginError;
+use crate::gate::{Login, login_path, mount_prefix};
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
 use crate::sessions::{IssuedRefresh, LimitError, SessionService, SharedLimits};
 use crate::throttle::{LoginThrottle, Throttled, client_ip};
-use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Checks HTTP Basic credentials and answers with a private link (HTML) or a
 /// token response (JSON); for a user enrolled in TOTP, with the second step
-/// instead (see [`super::second_factor`]). Missing, malformed and wrong credentials all get
-/// the same 401 challenge. Attempts over the throttle's limits get a 429
-/// before any password is hashed.
-pub async fn login(
+/// instead (see [`super::second_factor`]). Missing, malformed and wrong
+/// credentials and unknown users all get the same 401 challenge. Attempts
+/// over the throttle's limits get a 429 before any password is hashed; a
+/// credential store that cannot answer, a 503.
+pub(crate) async fn login(
     req: HttpRequest,
-    pool: web::Data<HashingPool>,
+    login: web::Data<Login>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,
     sessions: web::Data<SessionService>,
     shared_limits: Option<web::Data<SharedLimits>>,
 ) -> Result<HttpResponse, LoginError> {
     let wants_json = prefers_json(&req);
-    let rejected = LoginError::InvalidCredentials { wants_json };
+    let rejected = || LoginError::InvalidCredentials {
+        wants_json,
+        login_href: login_path(&req),
+    };
     let Some(credentials) = basic_credentials(&req) else {
-        return Err(rejected);
+        return Err(rejected());
     };
     let username = credentials.user_id().to_owned();
     let throttled = |throttled: Throttled| LoginError::Throttled {
@@ -50,25 +56,52 @@ pub async fn login(
             .map_err(throttled)?,
     }
     let password = credentials.password().unwrap_or_default().to_owned();
-    let verified = pool.verify(username.clone(), password).await?;
-    if !verified {
-        return Err(rejected);
-    }
+    let store = login.store();
+    let user = store
+        .find(&username)
+        .await
+        .map_err(LoginError::StoreUnavailable)?;
+    // An unknown user costs the same hashes as anyone else, and gets the same answer.
+    let own = user.as_ref().map(|user| user.password_hash.clone());
+    let verified = login.pool.verify(own, store.stand_ins(), password).await?;
+    let Some(user) = user.filter(|_| verified) else {
+        return Err(rejected());
+    };
 
     // Optional, so an app registering only the login's own data still works:
-    // without a directory, nobody has groups or a second factor.
+    // without a directory, nobody has groups-file roles or a second factor.
     let entries = req.app_data::<web::Data<Directory>>().map(|d| d.load());
-    if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&username)) {
+    if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&user.name)) {
         let ttl = entries.mfa.token_ttl;
-        return mfa_challenge(wants_json, issuer.into_inner(), &username, ttl).await;
+        let login_href = login_path(&req);
+        return mfa_challenge(
+            wants_json,
+            issuer.into_inner(),
+            &user.name,
+            ttl,
+            &login_href,
+        )
+        .await;
     }
-    let roles = entries.map_or_else(Vec::new, |e| e.groups.of(&username).to_vec());
+    // The store's groups and the groups file's, each once.
+    let mut roles = user.groups.clone();
+    for group in entries.iter().flat_map(|e| e.groups.of(&user.name)) {
+        if !roles.contains(group) {
+            roles.push(group.clone());
+        }
+    }
+    let extra = login
+        .extra_claims(&user)
+        .transpose()
+        .map_err(|e| LoginError::Internal(format!("the app's claims hook failed: {e}")))?;
     complete_login(
+        &req,
         &sessions,
         issuer.into_inner(),
-        &username,
+        &user.name,
         roles,
         &[AMR_PASSWORD],
+        extra,
         wants_json,
     )
     .await
@@ -79,12 +112,15 @@ pub async fn login(
 /// gets its refresh cookie at the private link's hand-off, so it never sits
 /// in a page. Without the session store, a 503: no token the store does not
 /// know of.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn complete_login(
+    req: &HttpRequest,
     sessions: &SessionService,
     issuer: Arc<Issuer>,
     username: &str,
     roles: Vec<String>,
     amr: &'static [&'static str],
+    extra: Option<Map<String, Value>>,
     wants_json: bool,
 ) -> Result<HttpResponse, LoginError> {
     let session = sessions
@@ -99,11 +135,13 @@ pub(super) async fn complete_login(
         username.to_owned(),
         roles,
         amr,
+        extra,
         session.sid,
         session.auth_time,
     )
     .await?;
     Ok(token_response(
+        req,
         wants_json,
         username,
         issued,
@@ -114,6 +152,7 @@ pub(super) async fn complete_login(
 /// The answer to a completed login: the RFC 6749 token response for JSON
 /// clients, the private-link page for browsers.
 pub(super) fn token_response(
+    req: &HttpRequest,
     wants_json: bool,
     username: &str,
     issued: IssuedToken,
@@ -130,11 +169,18 @@ pub(super) fn token_response(
             refresh_token: refresh.map(|r| r.token),
         });
     }
-    // Host-relative, so the link works behind any proxy or load balancer.
-    let link = format!("/access?token={}", issued.token);
+    // Host-relative, so the link works behind any proxy or load balancer,
+    // and beside the login route, wherever the app mounted it.
+    let prefix = match req.path().ends_with("/login/totp") {
+        true => mount_prefix(req, "/login/totp"),
+        false => mount_prefix(req, "/login"),
+    };
+    let link = format!("{prefix}/access?token={}", issued.token);
+    let login_href = login_path(req);
     let page = PrivateLinkPage {
         user: username,
         link: &link,
+        login_href: &login_href,
         expiry: Expiry::at(issued.expires_at.unix_timestamp()),
     };
     html_page(HttpResponse::Ok(), &page)
@@ -148,6 +194,7 @@ pub(super) async fn mint(
     name: String,
     roles: Vec<String>,
     amr: &'static [&'static str],
+    extra: Option<Map<String, Value>>,
     sid: String,
     auth_time: i64,
 ) -> Result<IssuedToken, LoginError> {
@@ -158,7 +205,7 @@ pub(super) async fn mint(
             roles: &roles,
             amr,
         };
-        issuer.mint_in_session(&subject, &sid, auth_time)
+        issuer.mint_in_session(&subject, &sid, auth_time, extra.as_ref())
     };
     let issued = if slow {
         web::block(sign)

@@ -54,10 +54,7 @@ pub async fn logout(
     }
     let mut response = if super::prefers_html(&req) {
         // A form post from the access page: say so rather than leave a blank 204.
-        html_page(
-            HttpResponse::Ok(),
-            &TokenRejectedPage::from(TokenError::Revoked),
-        )
+        html_page(HttpResponse::Ok(), &TokenRejectedPage::logged_out(&req))
     } else {
         HttpResponse::NoContent()
             .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))

@@ -16,7 +16,7 @@ pub use access::access;
 pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use jwks::jwks;
-pub use login::login;
+pub(crate) use login::login;
 pub use logout::logout;
 pub use oauth::OAuthError;
 pub use revoke::revoke;

@@ -71,6 +71,7 @@ pub async fn token(
         refreshed.user.clone(),
         roles,
         amr,
+        None,
         refreshed.sid.clone(),
         refreshed.auth_time,
     )
