@@ -11,9 +11,9 @@ mod session_check;
 mod sources;
 mod verifier;
 
-pub use claims::{
-    AMR_OTP, AMR_PASSWORD, AuthorizationClaims, Claims, MAX_USERNAME_BYTES, check_username,
-};
+/// A token's `sub` follows the user-name syntax of the login side.
+pub use crate::credentials::{MAX_USERNAME_BYTES, check_username};
+pub use claims::{AMR_OTP, AMR_PASSWORD, AuthorizationClaims, Claims};
 pub use error::TokenError;
 pub use extractor::Authenticated;
 pub use guard::{

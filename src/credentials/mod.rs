@@ -6,6 +6,7 @@ mod groups;
 mod hashing;
 mod htpasswd;
 mod pool;
+mod username;
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -14,6 +15,7 @@ pub use groups::{Groups, GroupsError};
 pub use hashing::{PasswordHash, UnsupportedHash, hash_password};
 pub use htpasswd::{HtpasswdError, HtpasswdStore};
 pub use pool::{HashingPool, PoolError};
+pub use username::{MAX_USERNAME_BYTES, check_username};
 
 /// Looks users up by name. A lookup may do I/O (a database, a directory) and
 /// may fail; tokengate compares the password itself, on its hashing pool, in
