@@ -49,6 +49,11 @@ pub enum Command {
     },
     /// Validate the configuration and print it, secrets masked.
     CheckConfig,
+    /// Manage sessions in the configured store.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
     /// Ask the configured local port's `/healthz`; exit 0 when it answers 200.
     /// For container HEALTHCHECKs in images without curl.
     Healthcheck {
@@ -69,6 +74,59 @@ pub enum TotpCommand {
         #[arg(long, default_value = "tokengate")]
         issuer: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// End every session of a user on every replica (the Redis store only:
+    /// the memory store lives inside the one running process).
+    RevokeUser { name: String },
+}
+
+/// Exit status when the session store cannot be reached (sysexits.h EX_UNAVAILABLE).
+pub const EXIT_UNAVAILABLE: u8 = 69;
+
+pub fn sessions_command(cli: &Cli, command: &SessionsCommand) -> ExitCode {
+    let settings = match load_settings(cli) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let SessionsCommand::RevokeUser { name } = command;
+    if settings.sessions.store == "memory" {
+        eprintln!(
+            "tokengate: sessions.store is `memory`: sessions live inside the running process, \
+             which this command cannot reach; restart it, or configure a Redis store"
+        );
+        return ExitCode::from(EXIT_UNAVAILABLE);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tokengate: cannot start a runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let store = crate::sessions::RedisStore::connect(&settings.sessions.store)?;
+        let epoch = crate::sessions::now_ms();
+        let until = crate::sessions::now_seconds()
+            + settings.sessions.max_age.as_secs() as i64
+            + settings.access_lifetime().as_secs() as i64;
+        store.end_user(name, epoch, until, None).await
+    });
+    match outcome {
+        Ok(_) => {
+            println!("ended every session of `{}`", name.escape_debug());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("tokengate: {error}");
+            ExitCode::from(EXIT_UNAVAILABLE)
+        }
+    }
 }
 
 /// Loads settings from the config dir and the process environment, printing

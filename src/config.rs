@@ -32,6 +32,7 @@ pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
 const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_REUSE_GRACE: Duration = Duration::from_secs(60);
 pub(crate) const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 /// RFC 6238 5.2 recommends at most one step of network delay; two is the ceiling.
 const MAX_TOTP_SKEW: u8 = 2;
@@ -77,6 +78,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub users: UsersSettings,
     pub limits: LimitsSettings,
+    pub sessions: SessionsSettings,
     pub mfa: MfaSettings,
     /// Which environment file was layered in; set by [`load`], not by files.
     #[serde(skip_deserializing, default = "default_environment")]
@@ -196,8 +198,59 @@ pub struct KeySettings {
 pub struct LimitsSettings {
     pub login_per_ip_per_minute: u32,
     pub login_per_ip_burst: u32,
+    /// Per username *from one address*: the strict limit.
     pub login_per_user_per_minute: u32,
     pub login_per_user_burst: u32,
+    /// Per username from every address: a looser ceiling.
+    pub login_per_user_ceiling_per_minute: u32,
+    pub login_per_user_ceiling_burst: u32,
+}
+
+/// Sessions, refresh tokens and revocation (see [`crate::sessions`]).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSettings {
+    /// `memory` (one instance) or `redis://host:6379/0` (shared by replicas).
+    #[serde(serialize_with = "mask_store_password")]
+    pub store: String,
+    /// How long a refresh token is good for if unused.
+    #[serde(with = "humantime_serde")]
+    pub refresh_ttl: Duration,
+    /// Absolute session lifetime, however often it is refreshed.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// How long a just-rotated refresh token still gets the same successor.
+    #[serde(with = "humantime_serde")]
+    pub reuse_grace: Duration,
+}
+
+// The store address may carry a Redis password: print it masked.
+impl fmt::Debug for SessionsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = serde_json::to_value(self).map_err(|_| fmt::Error)?;
+        write!(f, "SessionsSettings {masked}")
+    }
+}
+
+/// `redis://user:password@host` prints as `redis://user:[REDACTED]@host`.
+fn mask_store_password<S: serde::Serializer>(
+    store: &str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match store.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') && store.contains("://") => {
+            let scheme_end = credentials.find("://").map_or(0, |i| i + 3);
+            let user = credentials[scheme_end..]
+                .split(':')
+                .next()
+                .unwrap_or_default();
+            serializer.serialize_str(&format!(
+                "{}{user}:[REDACTED]@{host}",
+                &credentials[..scheme_end]
+            ))
+        }
+        _ => serializer.serialize_str(store),
+    }
 }
 
 /// Where the extractor looks for a token.
@@ -458,6 +511,7 @@ impl Settings {
         }
         self.trusted_proxies()?;
         self.instance_id()?;
+        self.sessions.validate()?;
         self.validate_server_limits()?;
         for (key, value) in [
             ("jwt.issuer", &jwt.issuer),
@@ -668,6 +722,11 @@ impl Settings {
                 limits.login_per_user_per_minute,
                 limits.login_per_user_burst,
             ),
+            (
+                "limits.login_per_user_ceiling_burst",
+                limits.login_per_user_ceiling_per_minute,
+                limits.login_per_user_ceiling_burst,
+            ),
         ] {
             if rate > 0 && burst == 0 {
                 return Err(ConfigError::new(
@@ -704,12 +763,62 @@ impl Settings {
         }
     }
 
+    /// The longest an access token minted now can be accepted: `jwt.ttl`
+    /// plus the leeway. Revocations are kept that long.
+    pub fn access_lifetime(&self) -> Duration {
+        self.jwt.ttl + self.jwt.leeway
+    }
+
     pub fn workers(&self) -> usize {
         or_core_count(self.server.workers)
     }
 
     pub fn hash_concurrency(&self) -> usize {
         or_core_count(self.users.hash_concurrency)
+    }
+}
+
+impl SessionsSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let store = self.store.as_str();
+        if store != "memory" {
+            if !(store.starts_with("redis://") || store.starts_with("rediss://")) {
+                return Err(ConfigError::new(
+                    "sessions.store",
+                    "must be `memory` or a redis:// (or rediss://) address",
+                ));
+            }
+            redis::Client::open(store).map_err(|error| {
+                ConfigError::new(
+                    "sessions.store",
+                    format!("not a usable Redis address: {error}"),
+                )
+            })?;
+        }
+        for (key, value) in [
+            ("sessions.refresh_ttl", self.refresh_ttl),
+            ("sessions.max_age", self.max_age),
+        ] {
+            if value < MIN_TTL {
+                return Err(ConfigError::new(key, "must be at least 1s"));
+            }
+        }
+        if self.max_age < self.refresh_ttl {
+            return Err(ConfigError::new(
+                "sessions.max_age",
+                "must be at least sessions.refresh_ttl",
+            ));
+        }
+        if self.reuse_grace > MAX_REUSE_GRACE {
+            return Err(ConfigError::new(
+                "sessions.reuse_grace",
+                format!(
+                    "must be at most 1m, got {}",
+                    humantime::format_duration(self.reuse_grace)
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -1134,6 +1243,59 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.key, "server.instance_id", "{error}");
+    }
+
+    #[test]
+    fn sessions_default_to_the_memory_store_and_a_bad_store_names_the_key() {
+        let settings = load(&repo_config(), &vars(&[])).unwrap();
+        assert_eq!(settings.sessions.store, "memory");
+        assert_eq!(settings.sessions.refresh_ttl, Duration::from_secs(86_400));
+        assert_eq!(settings.sessions.max_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(settings.sessions.reuse_grace, Duration::from_secs(5));
+        for (key, value, named) in [
+            (
+                "TOKENGATE__SESSIONS__STORE",
+                "postgres://x",
+                "sessions.store",
+            ),
+            (
+                "TOKENGATE__SESSIONS__REUSE_GRACE",
+                "2m",
+                "sessions.reuse_grace",
+            ),
+            ("TOKENGATE__SESSIONS__MAX_AGE", "1h", "sessions.max_age"),
+            (
+                "TOKENGATE__SESSIONS__REFRESH_TTL",
+                "0s",
+                "sessions.refresh_ttl",
+            ),
+        ] {
+            let error = load(&repo_config(), &vars(&[(key, value)])).unwrap_err();
+            assert_eq!(error.key, named, "{error}");
+        }
+        let zero_grace = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__SESSIONS__REUSE_GRACE", "0s")]),
+        );
+        assert!(zero_grace.is_ok());
+    }
+
+    #[test]
+    fn the_store_password_is_masked() {
+        let settings = load(
+            &repo_config(),
+            &vars(&[(
+                "TOKENGATE__SESSIONS__STORE",
+                "redis://app:hunter2@cache:6379/0",
+            )]),
+        )
+        .unwrap();
+        let json = serde_json::to_string(&settings).unwrap();
+        assert!(!json.contains("hunter2"), "{json}");
+        assert!(
+            json.contains("redis://app:[REDACTED]@cache:6379/0"),
+            "{json}"
+        );
     }
 
     #[test]

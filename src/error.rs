@@ -35,6 +35,9 @@ pub enum LoginError {
         retry_after: std::time::Duration,
         wants_json: bool,
     },
+    /// The session store is unreachable: no session can be started.
+    #[error("logins are unavailable for a moment; retry shortly")]
+    Unavailable { wants_json: bool },
     #[error("login failed: {0}")]
     Internal(String),
 }
@@ -49,7 +52,9 @@ impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {
             LoginError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
-            LoginError::Busy | LoginError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            LoginError::Busy | LoginError::Unavailable { .. } | LoginError::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             LoginError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,6 +105,22 @@ impl ResponseError for LoginError {
                 if *wants_json {
                     response.json(ErrorBody {
                         error: "too_many_requests",
+                        message: self.to_string(),
+                    })
+                } else {
+                    response
+                        .content_type("text/plain; charset=utf-8")
+                        .body(self.to_string())
+                }
+            }
+            LoginError::Unavailable { wants_json } => {
+                response.insert_header((
+                    header::RETRY_AFTER,
+                    crate::sessions::RETRY_AFTER.as_secs().to_string(),
+                ));
+                if *wants_json {
+                    response.json(ErrorBody {
+                        error: "temporarily_unavailable",
                         message: self.to_string(),
                     })
                 } else {

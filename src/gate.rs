@@ -22,6 +22,7 @@ use crate::mfa::{MemoryMfaStore, MfaStore, TotpSecrets};
 use crate::pages;
 use crate::proxy::TrustedProxies;
 use crate::routes;
+use crate::sessions::{SessionService, SharedLimits};
 use crate::throttle::LoginThrottle;
 
 /// Route names, for `HttpRequest::url_for_static`: links follow wherever the gate is mounted.
@@ -98,6 +99,10 @@ pub struct TokenGate {
     directory: web::Data<Directory>,
     admin_group: web::Data<AdminGroup>,
     mfa_store: web::Data<dyn MfaStore>,
+    /// Sessions: refresh tokens, logout, revocation (src/sessions/).
+    sessions: web::Data<SessionService>,
+    /// Login limits counted in Redis, when the session store is Redis.
+    shared_limits: Option<web::Data<SharedLimits>>,
 }
 
 impl TokenGate {
@@ -119,7 +124,13 @@ impl TokenGate {
                 "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
             );
         }
+        let sessions = SessionService::new(&settings.sessions, settings.access_lifetime())
+            .map_err(|error| ConfigError::new("sessions.store", error.to_string()))?;
+        let shared_limits = sessions.shared_limits(&settings.limits);
+        log::info!("sessions: {} store", sessions.store_kind());
         Ok(Self::assemble(Parts {
+            sessions,
+            shared_limits,
             issuer: state.issuer,
             verifier: state.verifier,
             store: state.store,
@@ -134,7 +145,12 @@ impl TokenGate {
 
     fn assemble(parts: Parts) -> Self {
         let mfa_store: Arc<dyn MfaStore> = Arc::new(MemoryMfaStore::default());
+        parts
+            .verifier
+            .require_live_sessions(parts.sessions.revocations());
         Self {
+            sessions: web::Data::new(parts.sessions),
+            shared_limits: parts.shared_limits.map(web::Data::new),
             issuer: web::Data::new(parts.issuer),
             verifier: web::Data::new(parts.verifier),
             login: web::Data::new(Login {
@@ -168,6 +184,9 @@ impl TokenGate {
         )
         // Forward-auth answers plain 401s: the proxy, not a browser, reads them.
         .route("/auth/verify", web::route().to(routes::verify))
+        .route(routes::TOKEN_PATH, web::post().to(routes::token))
+        .route("/logout", web::post().to(routes::logout))
+        .route("/revoke", web::post().to(routes::revoke))
         .route("/.well-known/jwks.json", web::get().to(routes::jwks));
     }
 
@@ -181,7 +200,17 @@ impl TokenGate {
             .app_data(self.trusted_proxies.clone())
             .app_data(self.directory.clone())
             .app_data(self.admin_group.clone())
-            .app_data(self.mfa_store.clone());
+            .app_data(self.mfa_store.clone())
+            .app_data(self.sessions.clone());
+        if let Some(limits) = &self.shared_limits {
+            cfg.app_data(limits.clone());
+        }
+    }
+
+    /// The session service: end a user's sessions with
+    /// [`SessionService::revoke_user`].
+    pub fn sessions(&self) -> web::Data<SessionService> {
+        self.sessions.clone()
     }
 
     /// The token checker, as app data for the extractor.
@@ -207,6 +236,8 @@ impl TokenGate {
 
 /// What [`TokenGate::assemble`] puts together.
 struct Parts {
+    sessions: SessionService,
+    shared_limits: Option<SharedLimits>,
     issuer: Issuer,
     verifier: Verifier,
     store: Arc<dyn CredentialStore>,
@@ -328,6 +359,8 @@ impl Default for TokenGateBuilder {
                 login_per_ip_burst: 30,
                 login_per_user_per_minute: 6,
                 login_per_user_burst: 10,
+                login_per_user_ceiling_per_minute: 120,
+                login_per_user_ceiling_burst: 200,
             },
             trusted_proxies: TrustedProxies::default(),
             claims: None,
@@ -506,6 +539,9 @@ impl TokenGateBuilder {
         .with_jwks_max_age(self.jwks_max_age)
         .with_max_lifetime(self.ttl);
         Ok(TokenGate::assemble(Parts {
+            // A library gate keeps sessions in memory, with the default rules.
+            sessions: SessionService::in_memory(),
+            shared_limits: None,
             issuer,
             verifier,
             store,

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Some(Command::HashPassword { user }) => cli::hash_password_command(user),
         Some(Command::Totp { action }) => cli::totp_command(action),
         Some(Command::CheckConfig) => cli::check_config(&cli),
+        Some(Command::Sessions { command }) => cli::sessions_command(&cli, command),
         Some(Command::Healthcheck { timeout }) => cli::healthcheck(&cli, *timeout),
     }
 }

@@ -21,7 +21,8 @@ use crate::routes::{prefers_html, security_headers};
 
 /// The style sheet every page inlines.
 pub const STYLE: &str = include_str!("../templates/style.css");
-/// The countdown script; the pages still state the expiry without it.
+/// The countdown script, which on the access page also refreshes the
+/// session before it expires; the pages still state the expiry without it.
 pub const COUNTDOWN: &str = include_str!("../templates/countdown.js");
 
 /// No `'unsafe-inline'`: the inline style and script run because their
@@ -185,6 +186,11 @@ impl TokenRejectedPage {
         }
     }
 
+    /// The answer to a browser's logout: the session has ended.
+    pub fn logged_out(req: &HttpRequest) -> Self {
+        Self::new(TokenError::Revoked, crate::gate::login_path(req))
+    }
+
     /// A private link opened from another site's page is 303'd here as part
     /// of a cross-site navigation, so the browser holds the `SameSite=Strict`
     /// cookie back. One click on our own page sends it.
@@ -228,6 +234,10 @@ impl TokenRejectedPage {
                 "The token in this link is damaged or was not issued by this server. \
                  Log in again for a fresh one.",
             ),
+            TokenError::Revoked => (
+                "You have logged out",
+                "This session has ended (logged out or revoked). Log in again to continue.",
+            ),
         };
         Self {
             heading,
@@ -248,6 +258,26 @@ pub fn html_page(mut response: HttpResponseBuilder, page: &impl Template) -> Htt
             HttpResponse::InternalServerError().finish()
         }
     }
+}
+
+/// The access-granted page's policy: its Log out form may post to this
+/// origin, and its script may call `/token` here to keep the session alive.
+pub static ACCESS_PAGE_POLICY: LazyLock<String> = LazyLock::new(|| {
+    CONTENT_SECURITY_POLICY.replace(
+        "form-action 'none'",
+        "form-action 'self'; connect-src 'self'",
+    )
+});
+
+/// Renders the access-granted page under [`ACCESS_PAGE_POLICY`].
+pub fn access_page(response: HttpResponseBuilder, page: &AccessGrantedPage<'_>) -> HttpResponse {
+    let mut response = html_page(response, page);
+    if let Ok(policy) = header::HeaderValue::from_str(&ACCESS_PAGE_POLICY) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
 }
 
 /// Renders `page` under the code-entry page's policy, whose form may post here.
@@ -328,6 +358,14 @@ mod tests {
         assert!(policy.contains(&csp_hash(STYLE)), "{policy}");
         assert!(!policy.contains("unsafe-inline"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    }
+
+    #[test]
+    fn only_the_access_page_may_call_the_token_endpoint() {
+        assert!(!CONTENT_SECURITY_POLICY.contains("connect-src"));
+        assert!(ACCESS_PAGE_POLICY.contains("connect-src 'self'"));
+        assert!(ACCESS_PAGE_POLICY.contains("form-action 'self'"));
+        assert!(!ACCESS_PAGE_POLICY.contains("form-action 'none'"));
     }
 
     #[test]

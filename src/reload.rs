@@ -2,12 +2,14 @@
 //! the users, groups and TOTP files and the keys again and swaps them in, or keeps the running
 //! set when anything is invalid.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
 use crate::config::{ConfigError, Settings};
+use crate::credentials::HtpasswdStore;
 use crate::gate::{LiveState, TokenGate};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,13 +29,20 @@ pub struct Reloader {
     gate: TokenGate,
     /// The settings in force; held while a reload runs so two never interleave.
     current: Arc<Mutex<Settings>>,
+    /// Each user's password-hash fingerprint, to spot changed passwords.
+    passwords: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Reloader {
     pub(crate) fn new(settings: &Settings, gate: TokenGate) -> Self {
+        // The file start-up just read, read again for its fingerprints only.
+        let passwords = HtpasswdStore::from_file(&settings.users.file)
+            .map(|store| store.fingerprints())
+            .unwrap_or_default();
         Self {
             gate,
             current: Arc::new(Mutex::new(settings.clone())),
+            passwords: Arc::new(Mutex::new(passwords)),
         }
     }
 
@@ -65,7 +74,12 @@ impl Reloader {
             }
         };
         let (users, keys_summary) = (state.users_summary(), state.keys_summary.clone());
+        let passwords = state.store.fingerprints();
         self.gate.replace(state);
+        self.gate
+            .sessions()
+            .set_access_lifetime(settings.access_lifetime());
+        self.end_sessions_of_changed_passwords(passwords).await;
         warn_about_restart_only_changes(&current, &settings);
         *current = settings;
         let took = started.elapsed();
@@ -76,6 +90,47 @@ impl Reloader {
             humantime::format_duration(current.jwt.ttl),
         );
         Ok(took)
+    }
+}
+
+impl Reloader {
+    /// A user whose password hash changed, or who was removed, loses every
+    /// session. A store outage is logged and retried at the next reload.
+    async fn end_sessions_of_changed_passwords(&self, new: HashMap<String, String>) {
+        let mut known = self.passwords.lock().await;
+        let mut ended = Vec::new();
+        let mut failed = HashMap::new();
+        for (user, old) in known.iter() {
+            let fingerprint = new.get(user).map_or("removed", String::as_str);
+            if fingerprint == old {
+                continue;
+            }
+            match self
+                .gate
+                .sessions()
+                .password_changed(user, fingerprint)
+                .await
+            {
+                Ok(_) => ended.push(user.escape_debug().to_string()),
+                Err(error) => {
+                    log::error!(
+                        "the password of `{}` changed but its sessions could not be ended: {error}",
+                        user.escape_debug()
+                    );
+                    // Kept as it was, so the next reload tries again.
+                    failed.insert(user.clone(), old.clone());
+                }
+            }
+        }
+        if !ended.is_empty() {
+            log::info!(
+                "password changed or user removed; sessions ended: {}",
+                ended.join(", ")
+            );
+        }
+        let mut next = new;
+        next.extend(failed);
+        *known = next;
     }
 }
 

@@ -1,10 +1,13 @@
-//! Login throttling: keyed GCRA limiters (governor) per client address and per
-//! username, consulted before any password hash runs, so a throttled guess
-//! costs the server no hashing work.
+//! Login throttling: keyed GCRA limiters (governor) per client address, per
+//! username *and* address (the strict one), and per username from every
+//! address (a looser ceiling), consulted before any password hash runs, so a
+//! throttled guess costs the server no hashing work. Keying the strict limit
+//! on the address too means guesses at `alice` from elsewhere do not lock
+//! alice out from hers (SECURITY.md).
 //!
-//! Each process keeps its own counters: with N replicas behind a load
-//! balancer, a client spread across them gets up to N times the configured
-//! rate (see SECURITY.md).
+//! This is the in-process throttle of the memory store; with a Redis store
+//! the same limits are counted in Redis, across replicas
+//! ([`crate::sessions::SharedLimits`]).
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv6Addr};
@@ -46,9 +49,11 @@ pub struct Throttled {
 
 pub struct LoginThrottle<C: Clock = DefaultClock> {
     per_ip: Option<KeyedLimiter<IpAddr, C>>,
-    /// Keyed by a keyed hash of the name: fixed-size keys whatever an
-    /// attacker sends, and no usernames kept in memory.
+    /// Keyed by a keyed hash of the name and address: fixed-size keys
+    /// whatever an attacker sends, and no usernames kept in memory.
     per_user: Option<KeyedLimiter<u64, C>>,
+    /// Keyed by a keyed hash of the name alone.
+    per_user_ceiling: Option<KeyedLimiter<u64, C>>,
     user_hasher: std::hash::RandomState,
     clock: C,
     last_cleanup: Mutex<C::Instant>,
@@ -73,6 +78,11 @@ impl<C: Clock + Clone> LoginThrottle<C> {
                 limits.login_per_user_burst,
                 &clock,
             ),
+            per_user_ceiling: limiter(
+                limits.login_per_user_ceiling_per_minute,
+                limits.login_per_user_ceiling_burst,
+                &clock,
+            ),
             user_hasher: std::hash::RandomState::new(),
             last_cleanup: Mutex::new(clock.now()),
             clock,
@@ -89,6 +99,12 @@ impl<C: Clock + Clone> LoginThrottle<C> {
                 .map_err(|not_until| self.throttled(not_until.wait_time_from(self.clock.now())))?;
         }
         if let Some(limiter) = &self.per_user {
+            let key = self.user_hasher.hash_one((username, ip.map(address_key)));
+            limiter
+                .check_key(&key)
+                .map_err(|not_until| self.throttled(not_until.wait_time_from(self.clock.now())))?;
+        }
+        if let Some(limiter) = &self.per_user_ceiling {
             limiter
                 .check_key(&self.user_hasher.hash_one(username))
                 .map_err(|not_until| self.throttled(not_until.wait_time_from(self.clock.now())))?;
@@ -127,7 +143,10 @@ impl<C: Clock + Clone> LoginThrottle<C> {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-        if let Some(limiter) = &self.per_user {
+        for limiter in [&self.per_user, &self.per_user_ceiling]
+            .into_iter()
+            .flatten()
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -149,7 +168,7 @@ where
 }
 
 /// One IPv6 host usually owns a whole /64, so that is what one client is.
-fn address_key(ip: IpAddr) -> IpAddr {
+pub fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -173,6 +192,8 @@ mod tests {
             login_per_ip_burst: ip.1,
             login_per_user_per_minute: user.0,
             login_per_user_burst: user.1,
+            login_per_user_ceiling_per_minute: 0,
+            login_per_user_ceiling_burst: 0,
         }
     }
 
@@ -245,6 +266,30 @@ mod tests {
         assert_ne!(address_key(a), address_key(c));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         assert_eq!(address_key(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn guesses_from_elsewhere_do_not_lock_a_user_out_of_her_address() {
+        let mut settings = limits((0, 0), (6, 3));
+        settings.login_per_user_ceiling_per_minute = 60;
+        settings.login_per_user_ceiling_burst = 20;
+        let throttle = LoginThrottle::with_clock(&settings, FakeRelativeClock::default());
+        let attacker = Some("198.51.100.9".parse().unwrap());
+        for _ in 0..3 {
+            assert!(throttle.check(attacker, "alice").is_ok());
+        }
+        assert!(throttle.check(attacker, "alice").is_err());
+        assert!(
+            throttle.check(CLIENT, "alice").is_ok(),
+            "alice still logs in"
+        );
+        // Spread over many addresses, the per-user ceiling still holds.
+        let mut admitted = 0;
+        for n in 0..100u8 {
+            let address = Some(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, n)));
+            admitted += usize::from(throttle.check(address, "bob").is_ok());
+        }
+        assert_eq!(admitted, 20);
     }
 
     #[test]

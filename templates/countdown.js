@@ -14,6 +14,34 @@
     }
     return minutes + " min " + (rest < 10 ? "0" : "") + rest + " s";
   }
+  // On the access page: trade the refresh cookie for fresh cookies a little
+  // before the token expires, for as long as the page stays open.
+  var refresh = document.getElementById("session-refresh");
+  function scheduleRefresh() {
+    if (!refresh || !window.fetch) {
+      return;
+    }
+    var left = deadline - Date.now();
+    setTimeout(function () {
+      fetch(refresh.getAttribute("data-refresh-url"), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: "grant_type=refresh_token"
+      }).then(function (response) {
+        if (!response.ok) {
+          return null;
+        }
+        return response.json();
+      }).then(function (body) {
+        if (body && body.expires_in > 0) {
+          deadline = Date.now() + body.expires_in * 1000;
+          scheduleRefresh();
+        }
+      }).catch(function () {});
+    }, Math.max(left - Math.min(30000, left / 5), 1000));
+  }
+  scheduleRefresh();
   function tick() {
     var left = Math.ceil((deadline - Date.now()) / 1000);
     if (left > 0) {

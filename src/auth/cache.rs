@@ -58,7 +58,11 @@ impl Weighter<Box<str>, Arc<Claims>> for EntryWeight {
 }
 
 fn entry_bytes(token: &str, claims: &Claims) -> u64 {
-    let strings = claims.sub.len() + claims.jti.len() + claims.iss.len() + claims.aud.len();
+    let strings = claims.sub.len()
+        + claims.jti.len()
+        + claims.iss.len()
+        + claims.aud.len()
+        + claims.sid.as_ref().map_or(0, String::len);
     // Each role and method: its bytes and its `String` header.
     let lists: usize = (claims.roles.iter().chain(&claims.amr))
         .map(|item| item.len() + 24)
@@ -124,6 +128,7 @@ mod tests {
             roles: vec!["admins".into()],
             amr: vec!["pwd".into()],
             auth_time: Some(nbf),
+            sid: Some("s1".into()),
         })
     }
 

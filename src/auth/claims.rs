@@ -24,6 +24,10 @@ pub struct Claims {
     /// When the user authenticated (OpenID Connect Core 2), Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The session the token belongs to (OpenID Connect's `sid`); ending the
+    /// session refuses every token carrying it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// What the role and second-factor guards read from a token; implement it

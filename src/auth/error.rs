@@ -17,6 +17,9 @@ pub enum TokenError {
     /// Anything else: bad signature, algorithm, kid, `typ`, claims or encoding.
     #[error("the token is not valid")]
     Invalid,
+    /// Well signed and unexpired, but its session was ended (logout, revocation).
+    #[error("the token's session has ended")]
+    Revoked,
     /// The app registered no [`TokenGate`](crate::TokenGate): a 500, logged,
     /// since it is the server's mistake rather than the client's.
     #[error("the token could not be checked")]
@@ -36,6 +39,7 @@ impl TokenError {
             TokenError::Missing => "token_missing",
             TokenError::Expired => "token_expired",
             TokenError::Invalid => "token_invalid",
+            TokenError::Revoked => "token_revoked",
             TokenError::Unconfigured => "internal_error",
         }
     }
@@ -49,6 +53,9 @@ impl TokenError {
             }
             TokenError::Invalid | TokenError::Unconfigured => {
                 r#"Bearer realm="tokengate", error="invalid_token", error_description="The access token is invalid""#
+            }
+            TokenError::Revoked => {
+                r#"Bearer realm="tokengate", error="invalid_token", error_description="The session has ended""#
             }
         }
     }

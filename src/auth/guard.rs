@@ -266,6 +266,7 @@ mod tests {
             roles: roles.iter().map(|r| r.to_string()).collect(),
             amr: amr.iter().map(|m| m.to_string()).collect(),
             auth_time: None,
+            sid: None,
         }
     }
 

@@ -117,9 +117,22 @@ impl Issuer {
         subject: &Subject<'_>,
         extra: Option<&Map<String, Value>>,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        self.mint_claims(subject, extra, None)
+    }
+
+    fn mint_claims(
+        &self,
+        subject: &Subject<'_>,
+        extra: Option<&Map<String, Value>>,
+        session: Option<(&str, i64)>,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let signer = self.current.load();
         let now = OffsetDateTime::now_utc();
-        let claims = signer.claims(subject, now, signer.ttl, &signer.audience);
+        let mut claims = signer.claims(subject, now, signer.ttl, &signer.audience);
+        if let Some((sid, auth_time)) = session {
+            claims.sid = Some(sid.to_owned());
+            claims.auth_time = Some(auth_time);
+        }
         let token = match extra.filter(|extra| !extra.is_empty()) {
             None => jsonwebtoken::encode(&signer.header, &claims, &signer.key)?,
             Some(extra) => {
@@ -128,7 +141,7 @@ impl Issuer {
                     _ => Map::new(),
                 };
                 for (name, value) in extra {
-                    if !REGISTERED_CLAIMS.contains(&name.as_str()) {
+                    if !REGISTERED_CLAIMS.contains(&name.as_str()) && name != "sid" {
                         all.insert(name.clone(), value.clone());
                     }
                 }
@@ -136,6 +149,18 @@ impl Issuer {
             }
         };
         Ok(IssuedToken::new(token, now, signer.ttl))
+    }
+
+    /// An access token for `subject` in session `sid`, which started (the
+    /// user authenticated) at `auth_time`: refreshes keep the login's time.
+    pub fn mint_in_session(
+        &self,
+        subject: &Subject<'_>,
+        sid: &str,
+        auth_time: i64,
+        extra: Option<&Map<String, Value>>,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        self.mint_claims(subject, extra, Some((sid, auth_time)))
     }
 
     /// The short-lived `mfa_token` a password step hands out when a code is
@@ -204,6 +229,7 @@ impl Signer {
                 .map(|&method| method.to_owned())
                 .collect(),
             auth_time: Some(now_seconds),
+            sid: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod extractor;
 mod guard;
 mod issuer;
 mod keys;
+mod session_check;
 mod sources;
 mod verifier;
 
@@ -23,8 +24,9 @@ pub use guard::{
 };
 pub use issuer::{IssuedToken, Issuer, Subject};
 pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
+pub use session_check::SessionCheck;
 pub use sources::{HOST_COOKIE_PREFIX, QUERY_PARAMETER, TokenSources, basic_credentials};
-pub use verifier::{Revocation, Verifier};
+pub use verifier::Verifier;
 
 /// The `typ` header tokengate mints and requires (RFC 8725 3.11, RFC 9068).
 pub const TOKEN_TYPE: &str = "at+jwt";

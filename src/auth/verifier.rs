@@ -14,9 +14,10 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use super::cache::{self, Lookup, VerifiedTokens};
+use super::session_check::check_token;
 use super::{
-    Claims, Key, KeySet, MAX_MFA_TOKEN_LIFETIME, MFA_TOKEN_TYPE, TOKEN_TYPE, TokenError,
-    TokenSources, check_username, mfa_audience,
+    Claims, Key, KeySet, MAX_MFA_TOKEN_LIFETIME, MFA_TOKEN_TYPE, SessionCheck, TOKEN_TYPE,
+    TokenError, TokenSources, check_username, mfa_audience,
 };
 
 /// Longest token accepted for decoding; anything larger is refused unread.
@@ -35,24 +36,16 @@ pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 ///
 /// Tokens checked as [`Claims`] (the extractor's default) are remembered in
 /// a bounded cache of verified tokens ([`super::cache`]), so a repeated
-/// token costs a lookup instead of a signature check; the revocation hook
-/// ([`Verifier::set_revocation`]) is consulted on every request all the same.
+/// token costs a lookup instead of a signature check; the live-session check
+/// ([`Verifier::require_live_sessions`]) runs on every request all the same.
 pub struct Verifier {
     current: ArcSwap<Rules>,
     /// Seconds; beside the rules since it only shapes the JWK Set's answer.
     jwks_max_age: AtomicU64,
     /// Seconds a token's `exp` may lie beyond now (plus leeway).
     max_lifetime: AtomicU64,
-    /// Kept across [`Verifier::replace`]: revocation is not part of the keys.
-    revocation: OnceLock<Arc<dyn Revocation>>,
-}
-
-/// Revocation state consulted for every token accepted as [`Claims`], from
-/// the cache or not (the sessions work keeps revoked session ids and
-/// per-user epochs in memory). It runs on the token path, so it must answer
-/// from memory and never wait on the network.
-pub trait Revocation: Send + Sync + 'static {
-    fn is_revoked(&self, claims: &Claims) -> bool;
+    /// Refuses tokens of ended sessions; installed once by the session service.
+    sessions: OnceLock<Arc<dyn SessionCheck>>,
 }
 
 struct Rules {
@@ -125,14 +118,8 @@ impl Verifier {
             }),
             jwks_max_age: AtomicU64::new(0),
             max_lifetime: AtomicU64::new(DEFAULT_MAX_LIFETIME.as_secs()),
-            revocation: OnceLock::new(),
+            sessions: OnceLock::new(),
         }
-    }
-
-    /// Installs the revocation hook; only the first call counts (it is set
-    /// once at start-up, and reloads keep it).
-    pub fn set_revocation(&self, revocation: Arc<dyn Revocation>) {
-        let _ = self.revocation.set(revocation);
     }
 
     /// Refuses tokens whose `exp` lies further than this (plus leeway) in
@@ -151,8 +138,13 @@ impl Verifier {
         self
     }
 
-    /// Swaps in another verifier's keys and rules; checks under way finish
-    /// with the old ones. The cache of verified tokens goes with the old rules.
+    /// From now on, tokens must also belong to a session `check` says is on.
+    /// Only the first call takes effect.
+    pub fn require_live_sessions(&self, check: Arc<dyn SessionCheck>) {
+        let _ = self.sessions.set(check);
+    }
+
+    /// Swaps in another verifier's keys and rules; checks under way finish with the old ones.
     pub fn replace(&self, other: Verifier) {
         self.jwks_max_age
             .store(other.jwks_max_age.into_inner(), Ordering::Relaxed);
@@ -181,7 +173,9 @@ impl Verifier {
         let rules = self.current.load();
         let token = rules.sources.find(req)?.ok_or(TokenError::Missing)?;
         if TypeId::of::<C>() != TypeId::of::<Claims>() {
-            return rules.verify(&token, self.max_lifetime());
+            let claims = rules.verify(&token, self.max_lifetime())?;
+            self.check_session(&token)?;
+            return Ok(claims);
         }
         let mut claims = Some(self.check(&rules, &token)?);
         Ok((&mut claims as &mut dyn Any)
@@ -191,7 +185,7 @@ impl Verifier {
     }
 
     /// [`verify`](Self::verify) for tokengate's own claims, through the
-    /// cache of verified tokens, then the revocation hook.
+    /// cache of verified tokens, then the live-session check.
     pub fn verify_claims(&self, token: &str) -> Result<Claims, TokenError> {
         self.check(&self.current.load(), token)
     }
@@ -212,14 +206,17 @@ impl Verifier {
                 claims
             }
         };
-        if self
-            .revocation
-            .get()
-            .is_some_and(|revocation| revocation.is_revoked(&claims))
-        {
-            return Err(TokenError::Invalid);
+        if let Some(sessions) = self.sessions.get() {
+            sessions.check(claims.sid.as_deref(), &claims.sub)?;
         }
         Ok(Claims::clone(&claims))
+    }
+
+    fn check_session(&self, token: &str) -> Result<(), TokenError> {
+        match self.sessions.get() {
+            Some(check) => check_token(check.as_ref(), token),
+            None => Ok(()),
+        }
     }
 
     fn max_lifetime(&self) -> Duration {
@@ -232,10 +229,12 @@ impl Verifier {
     }
 
     /// Verifies signature, algorithm, `typ` and claims, and returns the
-    /// claims: the full check, every time, without the cache or the
-    /// revocation hook.
+    /// claims: the full check, every time, without the cache. With live
+    /// sessions required, also that the token's session is on.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
-        self.current.load().verify(token, self.max_lifetime())
+        let claims = self.current.load().verify(token, self.max_lifetime())?;
+        self.check_session(token)?;
+        Ok(claims)
     }
 
     /// Verifies an `mfa_token` (its own `typ` and audience; see

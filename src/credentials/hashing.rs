@@ -68,6 +68,13 @@ impl PasswordHash {
         }
     }
 
+    /// The hash as the users file spells it.
+    pub fn encoded(&self) -> &str {
+        match self {
+            PasswordHash::Argon2(encoded) | PasswordHash::Bcrypt(encoded) => encoded,
+        }
+    }
+
     /// Constant-time comparison: `phc::Output`'s equality for argon2, inside
     /// the bcrypt crate for bcrypt.
     pub fn verify(&self, password: &str) -> bool {

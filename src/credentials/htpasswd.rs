@@ -111,6 +111,20 @@ impl HtpasswdStore {
     pub fn user_count(&self) -> usize {
         self.users.len()
     }
+
+    /// Per user, a digest of their password hash: what a reload compares to
+    /// find changed passwords, without keeping a second copy of the hashes.
+    pub fn fingerprints(&self) -> HashMap<String, String> {
+        use sha2::{Digest, Sha256};
+        self.users
+            .iter()
+            .map(|(user, hash)| {
+                let digest = Sha256::digest(hash.encoded().as_bytes());
+                let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+                (user.clone(), hex)
+            })
+            .collect()
+    }
 }
 
 #[async_trait::async_trait]

@@ -8,7 +8,10 @@ use time::format_description::well_known::Rfc3339;
 use super::{prefers_html, security_headers};
 use crate::auth::{Authenticated, Claims, QUERY_PARAMETER, Verifier};
 use crate::config::TokenSource;
-use crate::pages::{AccessGrantedPage, ConfirmSignInPage, Expiry, html_page};
+use crate::pages::{AccessGrantedPage, ConfirmSignInPage, Expiry, access_page, html_page};
+use crate::sessions::SessionService;
+
+use super::token::refresh_cookie;
 
 /// How long the cookie outlives its token (plus leeway): long enough that a
 /// reload soon after expiry still says "expired" rather than "no token".
@@ -29,6 +32,7 @@ pub async fn access(
     req: HttpRequest,
     Authenticated(claims): Authenticated<Claims>,
     verifier: web::Data<Verifier>,
+    sessions: Option<web::Data<SessionService>>,
 ) -> HttpResponse {
     if !prefers_html(&req) {
         return HttpResponse::Ok()
@@ -39,7 +43,19 @@ pub async fn access(
                 expires_at: rfc3339(claims.exp),
             });
     }
-    if let Some(answer) = move_token_to_cookie(&req, &verifier, &claims) {
+    if let Some(mut answer) = move_token_to_cookie(&req, &verifier, &claims) {
+        // The hand-off also gives the session its refresh cookie, so the page
+        // can keep it alive; without the store the link still works to `exp`.
+        let handed_off = answer.status() == actix_web::http::StatusCode::SEE_OTHER;
+        if let (true, Some(sessions), Some(sid)) = (handed_off, sessions, claims.sid.as_deref()) {
+            match sessions.attach_refresh(sid, &claims.sub).await {
+                Ok(Some(refresh)) => {
+                    let _ = answer.add_cookie(&refresh_cookie(&req, &refresh));
+                }
+                Ok(None) => {}
+                Err(error) => log::warn!("hand-off without a refresh cookie: {error}"),
+            }
+        }
         return answer;
     }
     let login_href = crate::gate::login_path(&req);
@@ -48,7 +64,7 @@ pub async fn access(
         login_href: &login_href,
         expiry: Expiry::at(claims.exp),
     };
-    html_page(HttpResponse::Ok(), &page)
+    access_page(HttpResponse::Ok(), &page)
 }
 
 /// 303 to the same address without `token`, with the (already verified)
@@ -100,21 +116,7 @@ fn move_token_to_cookie(
             login_href: &crate::gate::login_path(req),
         }));
     }
-    let until = claims
-        .exp
-        .saturating_add(verifier.leeway().as_secs() as i64)
-        .saturating_add(EXPIRED_NOTICE_SECONDS);
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    // Over HTTPS (this listener's, or a trusted proxy's X-Forwarded-Proto)
-    // the `__Host-` name, which needs Secure, Path=/ and no Domain.
-    let cookie = Cookie::build(sources.cookie_name_for(req).to_owned(), token.into_owned())
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .path("/")
-        .secure(crate::proxy::is_https(req))
-        .max_age(time::Duration::seconds((until - now).max(0)))
-        .expires(OffsetDateTime::from_unix_timestamp(until).ok()?)
-        .finish();
+    let cookie = access_cookie(req, verifier, token.into_owned(), claims.exp)?;
     let mut response = HttpResponse::SeeOther();
     security_headers(&mut response);
     Some(
@@ -124,6 +126,33 @@ fn move_token_to_cookie(
                 without(req, &[QUERY_PARAMETER, SWITCH_PARAMETER]),
             ))
             .cookie(cookie)
+            .finish(),
+    )
+}
+
+/// The access-token cookie: HttpOnly, SameSite=Strict, kept a little past
+/// the token's expiry so a late reload says "expired". Over HTTPS (this
+/// listener's, or a trusted proxy's X-Forwarded-Proto) `Secure`, under the
+/// `__Host-` name, which needs Secure, Path=/ and no Domain.
+pub(super) fn access_cookie(
+    req: &HttpRequest,
+    verifier: &Verifier,
+    token: String,
+    exp: i64,
+) -> Option<Cookie<'static>> {
+    let sources = verifier.sources();
+    let until = exp
+        .saturating_add(verifier.leeway().as_secs() as i64)
+        .saturating_add(EXPIRED_NOTICE_SECONDS);
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    Some(
+        Cookie::build(sources.cookie_name_for(req).to_owned(), token)
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .path("/")
+            .secure(crate::proxy::is_https(req))
+            .max_age(time::Duration::seconds((until - now).max(0)))
+            .expires(OffsetDateTime::from_unix_timestamp(until).ok()?)
             .finish(),
     )
 }

@@ -1,25 +1,18 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::second_factor::mfa_challenge;
+use super::token::TokenResponse;
 use super::{prefers_json, security_headers};
 use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
 use crate::directory::Directory;
 use crate::error::LoginError;
 use crate::gate::{Login, login_path, mount_prefix};
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
-use crate::throttle::{LoginThrottle, client_ip};
-
-/// OAuth 2 token-response shape (RFC 6749 5.1).
-#[derive(Serialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
-}
+use crate::sessions::{IssuedRefresh, LimitError, SessionService, SharedLimits};
+use crate::throttle::{LoginThrottle, Throttled, client_ip};
 
 /// Checks HTTP Basic credentials and answers with a private link (HTML) or a
 /// token response (JSON); for a user enrolled in TOTP, with the second step
@@ -32,6 +25,8 @@ pub(crate) async fn login(
     login: web::Data<Login>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,
+    sessions: web::Data<SessionService>,
+    shared_limits: Option<web::Data<SharedLimits>>,
 ) -> Result<HttpResponse, LoginError> {
     let wants_json = prefers_json(&req);
     let rejected = || LoginError::InvalidCredentials {
@@ -42,12 +37,24 @@ pub(crate) async fn login(
         return Err(rejected());
     };
     let username = credentials.user_id().to_owned();
-    throttle
-        .check(client_ip(&req), &username)
-        .map_err(|throttled| LoginError::Throttled {
-            retry_after: throttled.retry_after,
-            wants_json,
-        })?;
+    let throttled = |throttled: Throttled| LoginError::Throttled {
+        retry_after: throttled.retry_after,
+        wants_json,
+    };
+    match shared_limits {
+        // With Redis, every replica counts against the same budget.
+        Some(limits) => match limits.check(client_ip(&req), &username).await {
+            Ok(()) => {}
+            Err(LimitError::Throttled(limited)) => return Err(throttled(limited)),
+            Err(LimitError::Unavailable(error)) => {
+                log::warn!("login refused: {error}");
+                return Err(LoginError::Unavailable { wants_json });
+            }
+        },
+        None => throttle
+            .check(client_ip(&req), &username)
+            .map_err(throttled)?,
+    }
     let password = credentials.password().unwrap_or_default().to_owned();
     let store = login.store();
     let user = store
@@ -87,15 +94,59 @@ pub(crate) async fn login(
         .extra_claims(&user)
         .transpose()
         .map_err(|e| LoginError::Internal(format!("the app's claims hook failed: {e}")))?;
-    let issued = mint(
+    complete_login(
+        &req,
+        &sessions,
         issuer.into_inner(),
-        user.name.clone(),
+        &user.name,
         roles,
         &[AMR_PASSWORD],
         extra,
+        wants_json,
+    )
+    .await
+}
+
+/// A login whose every factor passed: starts the session, mints its first
+/// access token and answers. API clients get a refresh token now; a browser
+/// gets its refresh cookie at the private link's hand-off, so it never sits
+/// in a page. Without the session store, a 503: no token the store does not
+/// know of.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn complete_login(
+    req: &HttpRequest,
+    sessions: &SessionService,
+    issuer: Arc<Issuer>,
+    username: &str,
+    roles: Vec<String>,
+    amr: &'static [&'static str],
+    extra: Option<Map<String, Value>>,
+    wants_json: bool,
+) -> Result<HttpResponse, LoginError> {
+    let session = sessions
+        .start(username, amr, wants_json)
+        .await
+        .map_err(|error| {
+            log::warn!("login refused: {error}");
+            LoginError::Unavailable { wants_json }
+        })?;
+    let issued = mint(
+        issuer,
+        username.to_owned(),
+        roles,
+        amr,
+        extra,
+        session.sid,
+        session.auth_time,
     )
     .await?;
-    Ok(token_response(&req, wants_json, &user.name, issued))
+    Ok(token_response(
+        req,
+        wants_json,
+        username,
+        issued,
+        session.refresh,
+    ))
 }
 
 /// The answer to a completed login: the RFC 6749 token response for JSON
@@ -105,14 +156,17 @@ pub(super) fn token_response(
     wants_json: bool,
     username: &str,
     issued: IssuedToken,
+    refresh: Option<IssuedRefresh>,
 ) -> HttpResponse {
     if wants_json {
         let mut response = HttpResponse::Ok();
         security_headers(&mut response);
         return response.json(TokenResponse {
-            access_token: issued.token,
+            access_token: Some(issued.token),
             token_type: "Bearer",
             expires_in: issued.expires_in,
+            refresh_expires_in: refresh.as_ref().map_or(0, |r| r.expires_in),
+            refresh_token: refresh.map(|r| r.token),
         });
     }
     // Host-relative, so the link works behind any proxy or load balancer,
@@ -141,6 +195,8 @@ pub(super) async fn mint(
     roles: Vec<String>,
     amr: &'static [&'static str],
     extra: Option<Map<String, Value>>,
+    sid: String,
+    auth_time: i64,
 ) -> Result<IssuedToken, LoginError> {
     let slow = issuer.signs_slowly();
     let sign = move || {
@@ -149,7 +205,7 @@ pub(super) async fn mint(
             roles: &roles,
             amr,
         };
-        issuer.mint_with(&subject, extra.as_ref())
+        issuer.mint_in_session(&subject, &sid, auth_time, extra.as_ref())
     };
     let issued = if slow {
         web::block(sign)

@@ -10,13 +10,14 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::login::{mint, token_response};
+use super::login::complete_login;
 use super::{prefers_json, security_headers};
 use crate::auth::{AMR_OTP, AMR_PASSWORD, Claims, Issuer, Verifier};
 use crate::directory::Directory;
 use crate::error::{BASIC_CHALLENGE, LoginError};
 use crate::mfa::{MfaStore, MfaStoreError, STEP_SECONDS};
 use crate::pages::{CodeEntryPage, TokenRejectedPage, code_entry_page, html_page};
+use crate::sessions::SessionService;
 use crate::throttle::{LoginThrottle, client_ip};
 
 /// The challenge on the `mfa_required` answer: RFC 9470's error code, since
@@ -165,6 +166,8 @@ impl ResponseError for CodeError {
 ///
 /// Each `mfa_token` allows `mfa.max_attempts` tries and one success; each
 /// code is accepted once per user; the login throttle counts every try.
+// An actix handler takes each piece of shared state as an extractor.
+#[allow(clippy::too_many_arguments)]
 pub async fn login_totp(
     req: HttpRequest,
     form: Result<web::Form<CodeForm>, actix_web::Error>,
@@ -173,10 +176,11 @@ pub async fn login_totp(
     directory: web::Data<Directory>,
     store: web::Data<dyn MfaStore>,
     throttle: web::Data<LoginThrottle>,
+    sessions: web::Data<SessionService>,
 ) -> Result<HttpResponse, CodeError> {
     let wants_json = prefers_json(&req);
     let outcome = second_step(
-        &req, form, wants_json, &verifier, issuer, &directory, &store, &throttle,
+        &req, form, wants_json, &verifier, issuer, &directory, &store, &throttle, &sessions,
     )
     .await;
     match outcome {
@@ -184,7 +188,10 @@ pub async fn login_totp(
         Err(CodeError::InvalidMfaToken) if !wants_json => {
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, MFA_REQUIRED_CHALLENGE));
-            Ok(html_page(response, &TokenRejectedPage::sign_in_expired(&req)))
+            Ok(html_page(
+                response,
+                &TokenRejectedPage::sign_in_expired(&req),
+            ))
         }
         outcome => outcome,
     }
@@ -200,6 +207,7 @@ async fn second_step(
     directory: &Directory,
     store: &web::Data<dyn MfaStore>,
     throttle: &LoginThrottle,
+    sessions: &SessionService,
 ) -> Result<HttpResponse, CodeError> {
     refuse_cross_site(req)?;
     let form = form.map_err(|_| CodeError::BadForm)?.into_inner();
@@ -216,7 +224,7 @@ async fn second_step(
                 user: &claims.sub,
                 mfa_token: &form.mfa_token,
                 problem: Some("That code was not right, or was already used. Try the next one."),
-                login_href: &crate::gate::login_path(&req),
+                login_href: &crate::gate::login_path(req),
             };
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, MFA_REQUIRED_CHALLENGE));
@@ -225,16 +233,23 @@ async fn second_step(
         Err(error) => return Err(error),
     }
     let roles = directory.load().groups.of(&claims.sub).to_vec();
-    let issued = mint(
+    complete_login(
+        req,
+        sessions,
         issuer.into_inner(),
-        claims.sub.clone(),
+        &claims.sub,
         roles,
         &[AMR_PASSWORD, AMR_OTP],
         None,
+        wants_json,
     )
     .await
-    .map_err(|error| CodeError::Internal(error.to_string()))?;
-    Ok(token_response(&req, wants_json, &claims.sub, issued))
+    .map_err(|error| match error {
+        LoginError::Unavailable { .. } => {
+            CodeError::Unavailable(MfaStoreError("the session store is unavailable".into()))
+        }
+        other => CodeError::Internal(other.to_string()),
+    })
 }
 
 /// Counts the attempt, checks the code, refuses a replay, spends the token.

@@ -169,6 +169,7 @@ pub fn valid_claims() -> Value {
     serde_json::json!({
         "sub": USER, "iat": now, "nbf": now, "exp": now + 60,
         "jti": "test", "iss": "tokengate", "aud": "tokengate",
+        "sid": uuid::Uuid::now_v7().to_string(),
     })
 }
 

@@ -32,6 +32,8 @@ fn limits(ip: (u32, u32), user: (u32, u32)) -> LimitsSettings {
         login_per_ip_burst: ip.1,
         login_per_user_per_minute: user.0,
         login_per_user_burst: user.1,
+        login_per_user_ceiling_per_minute: 0,
+        login_per_user_ceiling_burst: 0,
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use proptest::prelude::*;
 use secrecy::SecretString;
-use tokengate::auth::{Claims, Issuer, Revocation, TokenError, TokenSources, Verifier};
+use tokengate::auth::{Claims, Issuer, SessionCheck, TokenError, TokenSources, Verifier};
 use tokengate::config::TokenSource;
 
 const SECRET: &str = "cache-test-secret-0123456789abcdef0123";
@@ -76,31 +76,34 @@ fn a_key_rotation_forgets_tokens_of_the_old_key() {
     assert!(verifier.verify_claims(&token).is_ok());
 }
 
-/// Revoked token ids, as the sessions work keeps revoked sessions in memory.
+/// Users whose sessions ended, as the session service keeps them in memory.
 #[derive(Default)]
-struct RevokedIds(Mutex<HashSet<String>>);
+struct EndedUsers(Mutex<HashSet<String>>);
 
-impl Revocation for RevokedIds {
-    fn is_revoked(&self, claims: &Claims) -> bool {
-        self.0.lock().unwrap().contains(&claims.jti)
+impl SessionCheck for EndedUsers {
+    fn check(&self, _sid: Option<&str>, user: &str) -> Result<(), TokenError> {
+        match self.0.lock().unwrap().contains(user) {
+            true => Err(TokenError::Revoked),
+            false => Ok(()),
+        }
     }
 }
 
 #[test]
-fn the_revocation_hook_is_asked_on_every_cached_hit() {
+fn the_session_check_is_asked_on_every_cached_hit() {
     let verifier = verifier(SECRET);
-    let revoked = Arc::new(RevokedIds::default());
-    verifier.set_revocation(revoked.clone());
+    let revoked = Arc::new(EndedUsers::default());
+    verifier.require_live_sessions(revoked.clone());
     let token = mint(Duration::from_secs(600));
     let claims = verifier.verify_claims(&token).expect("fresh token");
     assert!(verifier.verify_claims(&token).is_ok(), "cached hit");
 
-    revoked.0.lock().unwrap().insert(claims.jti.clone());
-    assert_eq!(verifier.verify_claims(&token), Err(TokenError::Invalid));
-    assert_eq!(verifier.verify_claims(&token), Err(TokenError::Invalid));
-    // The hook survives a reload of the keys.
+    revoked.0.lock().unwrap().insert(claims.sub.clone());
+    assert_eq!(verifier.verify_claims(&token), Err(TokenError::Revoked));
+    assert_eq!(verifier.verify_claims(&token), Err(TokenError::Revoked));
+    // The check survives a reload of the keys.
     verifier.replace(self::verifier(SECRET));
-    assert_eq!(verifier.verify_claims(&token), Err(TokenError::Invalid));
+    assert_eq!(verifier.verify_claims(&token), Err(TokenError::Revoked));
 
     revoked.0.lock().unwrap().clear();
     assert!(verifier.verify_claims(&token).is_ok());

@@ -49,6 +49,8 @@ REPLICA_PORTS = {"replica-a": 18101, "replica-b": 18102, "replica-c": 18103}
 OUTSIDER_PORT = 18104
 NGINX_PORT = 18180
 BACKEND_PORT = 18181
+REDIS_PORT = 18190
+REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
 # The protected application in the suite: reports the headers nginx passed it.
 ECHO_PORT = 18182
 
@@ -174,6 +176,47 @@ class Replica:
             self.process.wait()
 
 
+class Redis:
+    """The replicas' shared session store: Debian's redis-server on loopback,
+    persistence off, started and killed by the suite (never the system one)."""
+
+    def __init__(self, workdir):
+        self.logfile = workdir / "redis.log"
+        self.process = None
+
+    def start(self):
+        log = open(self.logfile, "ab")
+        self.process = subprocess.Popen(
+            [
+                "redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        wait_until(self.answers, 10, "redis-server to listen")
+        return self
+
+    def answers(self):
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", REDIS_PORT), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self):
+        """SIGKILL: what a crash looks like to the replicas."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self):
+        self.kill()
+
+
 class ComposeReplica(Replica):
     """A replica service of the compose deployment, reached on its container
     address (a Linux Docker host routes to its bridge networks)."""
@@ -274,6 +317,18 @@ def write_settings(workdir, name, secret_path, users_path, groups_path=None):
         "[users]\n"
         f'file = "{users_path}"\n'
         + (f'groups_file = "{groups_path}"\n' if groups_path else "")
+        # Shared by every replica; a replayed refresh token is theft at once.
+        + "[sessions]\n"
+        f'store = "{REDIS_URL}"\n'
+        'reuse_grace = "0s"\n'
+        # Every test logs in as alice from 127.0.0.1 (nginx), and with Redis
+        # the per-address budget and alice's ceiling are shared by the
+        # replicas; the strict per-user-and-address limit keeps its default.
+        "[limits]\n"
+        "login_per_ip_per_minute = 600\n"
+        "login_per_ip_burst = 300\n"
+        "login_per_user_ceiling_per_minute = 6000\n"
+        "login_per_user_ceiling_burst = 3000\n"
     )
     local.chmod(0o644)
     return local
@@ -396,8 +451,10 @@ class Cluster:
             name: Replica(name, port, workdir, settings, self.secret, self.users)
             for name, port in REPLICA_PORTS.items()
         }
+        self.redis = Redis(workdir)
 
     def start(self):
+        self.redis.start()
         for replica in self.replicas.values():
             replica.start()
         self.echo = ThreadingHTTPServer(("127.0.0.1", ECHO_PORT), EchoHandler)
@@ -428,6 +485,7 @@ class Cluster:
                 self.nginx.wait()
         for replica in self.replicas.values():
             replica.stop()
+        self.redis.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,67 @@
+//! `POST /logout`: ends the session of the presented access token, or with
+//! `everywhere=true` every session of its user, on every replica; clears
+//! the session cookies.
+
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::oauth::{OAuthError, form_fields};
+use super::token::cleared_cookies;
+use crate::auth::{Claims, TokenError, Verifier};
+use crate::config::TokenSource;
+use crate::csrf;
+use crate::pages::{TokenRejectedPage, html_page};
+use crate::sessions::SessionService;
+
+pub async fn logout(
+    req: HttpRequest,
+    body: Bytes,
+    verifier: web::Data<Verifier>,
+    sessions: web::Data<SessionService>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let fields = form_fields(&req, &body)?;
+    let everywhere = match fields.get("everywhere").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(OAuthError::InvalidRequest("everywhere must be true or false").into());
+        }
+    };
+    let source = verifier
+        .sources()
+        .locate(&req)
+        .ok()
+        .flatten()
+        .map(|(s, _)| s);
+    if source == Some(TokenSource::Cookie) && !csrf::is_same_origin(&req) {
+        return Err(OAuthError::CrossSite.into());
+    }
+    match verifier.authenticate::<Claims>(&req) {
+        Ok(claims) => {
+            if everywhere {
+                sessions.revoke_user(&claims.sub).await
+            } else {
+                match claims.sid.as_deref() {
+                    Some(sid) => sessions.end_session(sid).await,
+                    None => Ok(()),
+                }
+            }
+            .map_err(OAuthError::from)?;
+        }
+        // Already over: logging out again is not an error.
+        Err(TokenError::Revoked) => {}
+        Err(error) => return Err(error.into()),
+    }
+    let mut response = if super::prefers_html(&req) {
+        // A form post from the access page: say so rather than leave a blank 204.
+        html_page(HttpResponse::Ok(), &TokenRejectedPage::logged_out(&req))
+    } else {
+        HttpResponse::NoContent()
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .finish()
+    };
+    for cookie in cleared_cookies(&verifier) {
+        let _ = response.add_cookie(&cookie);
+    }
+    Ok(response)
+}

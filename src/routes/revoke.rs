@@ -1,0 +1,50 @@
+//! `POST /revoke` (RFC 7009): `token=` an access or refresh token, with an
+//! optional `token_type_hint`; ends that token's session. Unknown, expired
+//! and already revoked tokens get the same 200, as 2.2 requires.
+
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::oauth::{OAuthError, form_fields};
+use crate::auth::{Claims, Verifier};
+use crate::sessions::SessionService;
+
+pub async fn revoke(
+    req: HttpRequest,
+    body: Bytes,
+    verifier: web::Data<Verifier>,
+    sessions: web::Data<SessionService>,
+) -> Result<HttpResponse, OAuthError> {
+    let fields = form_fields(&req, &body)?;
+    let token = fields
+        .get("token")
+        .filter(|token| !token.is_empty())
+        .ok_or(OAuthError::InvalidRequest("token is required"))?;
+    // 2.1: the hint only orders the search; both kinds are always tried.
+    let refresh_first = fields.get("token_type_hint").map(String::as_str) == Some("refresh_token");
+    let sid = if refresh_first {
+        match sessions.session_of_refresh(token).await? {
+            Some(sid) => Some(sid),
+            None => access_session(&verifier, token),
+        }
+    } else {
+        match access_session(&verifier, token) {
+            Some(sid) => Some(sid),
+            None => sessions.session_of_refresh(token).await?,
+        }
+    };
+    if let Some(sid) = sid {
+        sessions.end_session(&sid).await?;
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// The session of a valid access token.
+fn access_session(verifier: &Verifier, token: &str) -> Option<String> {
+    if token.matches('.').count() != 2 {
+        return None;
+    }
+    verifier.verify::<Claims>(token).ok()?.sid
+}

@@ -1,0 +1,134 @@
+//! `POST /token`: the refresh grant (RFC 6749 6), answered in the 5.1 shape.
+//! The refresh token comes from the form, or for the browser flow from the
+//! refresh cookie, whose `Path` is this endpoint alone.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::access::access_cookie;
+use super::login::mint;
+use super::oauth::{OAuthError, form_fields};
+use crate::auth::{AMR_OTP, AMR_PASSWORD, Issuer, Verifier};
+use crate::csrf;
+use crate::directory::Directory;
+use crate::sessions::{IssuedRefresh, SessionService};
+
+/// The refresh cookie's name, and the one path it is sent to.
+pub const REFRESH_COOKIE: &str = "tokengate_refresh";
+pub const TOKEN_PATH: &str = "/token";
+
+/// RFC 6749 5.1, plus the refresh token's own lifetime.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub refresh_expires_in: u64,
+}
+
+pub async fn token(
+    req: HttpRequest,
+    body: Bytes,
+    sessions: web::Data<SessionService>,
+    issuer: web::Data<Issuer>,
+    verifier: web::Data<Verifier>,
+) -> Result<HttpResponse, OAuthError> {
+    let mut fields = form_fields(&req, &body)?;
+    match fields.get("grant_type").map(String::as_str) {
+        None => return Err(OAuthError::InvalidRequest("grant_type is required")),
+        Some("refresh_token") => {}
+        Some(_) => return Err(OAuthError::UnsupportedGrantType),
+    }
+    let (presented, from_cookie) = match fields.remove("refresh_token") {
+        Some(token) => (token, false),
+        None => match req.cookie(REFRESH_COOKIE) {
+            Some(cookie) => (cookie.value().to_owned(), true),
+            None => return Err(OAuthError::InvalidRequest("refresh_token is required")),
+        },
+    };
+    if from_cookie && !csrf::is_same_origin(&req) {
+        return Err(OAuthError::CrossSite);
+    }
+    let refreshed = sessions.refresh(&presented).await?;
+    // Roles as the directory has them now: a change of groups takes effect
+    // at the next refresh. The login's methods and time stay.
+    let roles = req
+        .app_data::<web::Data<Directory>>()
+        .map_or_else(Vec::new, |d| d.load().groups.of(&refreshed.user).to_vec());
+    let amr: &'static [&'static str] = if refreshed.amr.iter().any(|m| m == AMR_OTP) {
+        &[AMR_PASSWORD, AMR_OTP]
+    } else {
+        &[AMR_PASSWORD]
+    };
+    let issued = mint(
+        issuer.into_inner(),
+        refreshed.user.clone(),
+        roles,
+        amr,
+        None,
+        refreshed.sid.clone(),
+        refreshed.auth_time,
+    )
+    .await
+    .map_err(|error| OAuthError::Internal(error.to_string()))?;
+    let mut response = HttpResponse::Ok();
+    super::security_headers(&mut response);
+    response.insert_header((header::PRAGMA, "no-cache"));
+    if !from_cookie {
+        return Ok(response.json(TokenResponse {
+            access_token: Some(issued.token),
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token: Some(refreshed.refresh.token),
+            refresh_expires_in: refreshed.refresh.expires_in,
+        }));
+    }
+    // The browser flow: the tokens travel in HttpOnly cookies only, never
+    // in a body the page's script could read.
+    let exp = issued.expires_at.unix_timestamp();
+    if let Some(cookie) = access_cookie(&req, &verifier, issued.token, exp) {
+        response.cookie(cookie);
+    }
+    response.cookie(refresh_cookie(&req, &refreshed.refresh));
+    Ok(response.json(TokenResponse {
+        access_token: None,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        refresh_token: None,
+        refresh_expires_in: refreshed.refresh.expires_in,
+    }))
+}
+
+/// HttpOnly, SameSite=Strict, sent only to `/token`, `Secure` over HTTPS.
+pub fn refresh_cookie(req: &HttpRequest, refresh: &IssuedRefresh) -> Cookie<'static> {
+    Cookie::build(REFRESH_COOKIE, refresh.token.clone())
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path(TOKEN_PATH)
+        .secure(crate::proxy::is_https(req))
+        .max_age(time::Duration::seconds(refresh.expires_in as i64))
+        .finish()
+}
+
+/// Expired copies of both session cookies, which make the browser drop them.
+pub fn cleared_cookies(verifier: &Verifier) -> [Cookie<'static>; 2] {
+    let mut access = Cookie::build(verifier.sources().cookie_name().to_owned(), "")
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .finish();
+    access.make_removal();
+    let mut refresh = Cookie::build(REFRESH_COOKIE, "")
+        .path(TOKEN_PATH)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .finish();
+    refresh.make_removal();
+    [access, refresh]
+}

@@ -1,0 +1,138 @@
+//! The session store: one enum over the two backends, so the service and
+//! the routes never care which one is configured.
+
+use std::sync::Arc;
+
+use super::memory::MemoryStore;
+use super::redis::RedisStore;
+use super::revocations::Revocations;
+
+/// What the store keeps per session (never a token, only token hashes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub user: String,
+    /// Unix second the session ends whatever happens (`sessions.max_age`).
+    pub max_exp: i64,
+    /// Unix second the current refresh token expires.
+    pub exp: i64,
+    /// SHA-256 of the current refresh token; empty before one is handed out.
+    pub current: String,
+    /// SHA-256 of the token it replaced, answered again within the grace.
+    pub previous: String,
+    /// Unix ms of the last rotation.
+    pub rotated_ms: i64,
+    /// HMAC key deriving each refresh token's successor.
+    pub key: String,
+    /// How the user authenticated (RFC 8176 methods, comma-separated), so
+    /// refreshed tokens keep the login's `amr`.
+    pub amr: String,
+}
+
+/// A refresh token's session, as the store found it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub sid: String,
+    pub record: SessionRecord,
+    /// The user's epoch in the store (unix ms), if any.
+    pub epoch_ms: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or did not answer in time.
+    #[error("the session store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub enum Store {
+    Memory(MemoryStore),
+    // Boxed: one store per process, and the enum stays small.
+    Redis(Box<RedisStore>),
+}
+
+impl Store {
+    /// "memory" or a `redis://` / `rediss://` address (validated by config).
+    pub fn open(address: &str, revocations: Arc<Revocations>) -> Result<Self, StoreError> {
+        if address == "memory" {
+            return Ok(Store::Memory(MemoryStore::default()));
+        }
+        RedisStore::open(address, revocations).map(|store| Store::Redis(Box::new(store)))
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
+        }
+    }
+
+    /// Stores a new session, with its first refresh token when `record.current` is set.
+    pub async fn create(&self, sid: &str, record: &SessionRecord) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(store) => {
+                store.create(sid, record);
+                Ok(())
+            }
+            Store::Redis(store) => store.create(sid, record).await,
+        }
+    }
+
+    pub async fn lookup(&self, refresh_hash: &str) -> Result<Option<Found>, StoreError> {
+        match self {
+            Store::Memory(store) => Ok(store.lookup(refresh_hash)),
+            Store::Redis(store) => store.lookup(refresh_hash).await,
+        }
+    }
+
+    /// Makes `new_hash` the session's refresh token if `expected` still is;
+    /// false when another request rotated first or the session is gone.
+    pub async fn rotate(
+        &self,
+        sid: &str,
+        expected: &str,
+        new_hash: &str,
+        now_ms: i64,
+        new_exp: i64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(store) => Ok(store.rotate(sid, expected, new_hash, now_ms, new_exp)),
+            Store::Redis(store) => store.rotate(sid, expected, new_hash, now_ms, new_exp).await,
+        }
+    }
+
+    /// Forgets the session and records its revocation until `until` (unix s).
+    pub async fn end_session(&self, sid: &str, until: i64) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(store) => {
+                store.end_session(sid);
+                Ok(())
+            }
+            Store::Redis(store) => store.end_session(sid, until).await,
+        }
+    }
+
+    /// Records that `user`'s sessions started up to `epoch_ms` are over.
+    /// With `fingerprint` (of a changed password), only the first replica to
+    /// report that fingerprint moves the epoch; returns whether it moved.
+    pub async fn end_user(
+        &self,
+        user: &str,
+        epoch_ms: i64,
+        until: i64,
+        fingerprint: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(_) => Ok(true),
+            Store::Redis(store) => store.end_user(user, epoch_ms, until, fingerprint).await,
+        }
+    }
+
+    /// Every record of the store, with the seconds it has left (tests and
+    /// operators: nothing may be kept without an expiry).
+    pub async fn ttls(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        match self {
+            Store::Memory(_) => Ok(Vec::new()),
+            Store::Redis(store) => store.ttls().await,
+        }
+    }
+}
