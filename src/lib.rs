@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod directory;
 pub mod error;
 mod gate;
+mod http;
 pub mod mfa;
 pub mod pages;
 pub mod proxy;

@@ -5,6 +5,7 @@
 mod groups;
 mod hashing;
 mod htpasswd;
+mod login;
 mod pool;
 
 use std::sync::{Arc, LazyLock};
@@ -13,6 +14,7 @@ use std::time::Duration;
 pub use groups::{Groups, GroupsError};
 pub use hashing::{PasswordHash, UnsupportedHash, hash_password};
 pub use htpasswd::{HtpasswdError, HtpasswdStore};
+pub(crate) use login::{ClaimsHook, Login};
 pub use pool::{HashingPool, PoolError};
 
 /// Looks users up by name. A lookup may do I/O (a database, a directory) and

@@ -42,7 +42,7 @@ pub async fn access(
     if let Some(answer) = move_token_to_cookie(&req, &verifier, &claims) {
         return answer;
     }
-    let login_href = crate::gate::login_path(&req);
+    let login_href = crate::http::login_path(&req);
     let page = AccessGrantedPage {
         user: &claims.sub,
         login_href: &login_href,
@@ -80,7 +80,7 @@ fn move_token_to_cookie(
             user: &claims.sub,
             current_user: None,
             continue_to: &here,
-            login_href: &crate::gate::login_path(req),
+            login_href: &crate::http::login_path(req),
         }));
     }
     let confirmed = navigation == Navigation::SameOrigin && query_has(req, SWITCH_PARAMETER, "1");
@@ -94,7 +94,7 @@ fn move_token_to_cookie(
             user: &claims.sub,
             current_user: Some(&current),
             continue_to: &switch,
-            login_href: &crate::gate::login_path(req),
+            login_href: &crate::http::login_path(req),
         }));
     }
     let until = claims

@@ -7,9 +7,10 @@ use serde_json::{Map, Value};
 use super::second_factor::mfa_challenge;
 use super::{prefers_json, security_headers};
 use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
+use crate::credentials::Login;
 use crate::directory::Directory;
 use crate::error::LoginError;
-use crate::gate::{Login, login_path, mount_prefix};
+use crate::http::{login_path, mount_prefix};
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
 use crate::throttle::{LoginThrottle, client_ip};
 
