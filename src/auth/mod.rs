@@ -10,9 +10,9 @@ mod keys;
 mod sources;
 mod verifier;
 
-pub use claims::{
-    AMR_OTP, AMR_PASSWORD, AuthorizationClaims, Claims, MAX_USERNAME_BYTES, check_username,
-};
+/// A token's `sub` follows the user-name syntax of the login side.
+pub use crate::credentials::{MAX_USERNAME_BYTES, check_username};
+pub use claims::{AMR_OTP, AMR_PASSWORD, AuthorizationClaims, Claims};
 pub use error::TokenError;
 pub use extractor::Authenticated;
 pub use guard::{
@@ -30,6 +30,10 @@ pub const TOKEN_TYPE: &str = "at+jwt";
 /// The `typ` of the short-lived token between the password and the code
 /// steps; never accepted where an access token is expected.
 pub const MFA_TOKEN_TYPE: &str = "mfa+jwt";
+
+/// The longest `mfa.token_ttl` allowed; `mfa_token`s promising a later
+/// expiry are refused.
+pub const MAX_MFA_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The audience an `mfa_token` carries: the access tokens' audience with
 /// `:mfa` appended, so no access-token check accepts it.

@@ -72,7 +72,7 @@ impl HtpasswdStore {
             let (user, hash) = line
                 .split_once(':')
                 .ok_or_else(|| line_error("expected `user:hash`"))?;
-            if let Err(rule) = crate::auth::check_username(user) {
+            if let Err(rule) = super::check_username(user) {
                 return Err(line_error(&format!("user name {rule}")));
             }
             let hash = PasswordHash::parse(hash).map_err(|e| line_error(&e.to_string()))?;

@@ -7,6 +7,7 @@ mod hashing;
 mod htpasswd;
 mod login;
 mod pool;
+mod username;
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub use hashing::{PasswordHash, UnsupportedHash, hash_password};
 pub use htpasswd::{HtpasswdError, HtpasswdStore};
 pub(crate) use login::{ClaimsHook, Login};
 pub use pool::{HashingPool, PoolError};
+pub use username::{MAX_USERNAME_BYTES, check_username};
 
 /// Looks users up by name. A lookup may do I/O (a database, a directory) and
 /// may fail; tokengate compares the password itself, on its hashing pool, in
