@@ -7,8 +7,8 @@ use crate::credentials::{PoolError, StoreError};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::http::security_headers;
 use crate::pages::{LoginFailedPage, html_page};
-use crate::routes::security_headers;
 
 /// The Basic challenge that makes a browser show its login prompt.
 pub const BASIC_CHALLENGE: &str = r#"Basic realm="tokengate", charset="UTF-8""#;

@@ -4,56 +4,28 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{HttpRequest, web};
-use arc_swap::ArcSwap;
+use actix_web::web;
 use jsonwebtoken::Algorithm;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::auth::{AdminGroup, DEFAULT_KID, Issuer, Key, KeySet, TokenSources, Verifier};
 use crate::config::{
     ConfigError, LimitsSettings, MAX_JWKS_MAX_AGE, MAX_LEEWAY, MAX_TTL, MIN_HMAC_SECRET_BYTES,
     MIN_TTL, MfaSettings, Settings, TokenSource,
 };
-use crate::credentials::{CredentialStore, Groups, HashingPool, HtpasswdStore, UserRecord};
+use crate::credentials::{
+    ClaimsHook, CredentialStore, Groups, HashingPool, HtpasswdStore, Login, UserRecord,
+};
 use crate::directory::Directory;
+use crate::http::LOGIN_ROUTE;
 use crate::mfa::{MemoryMfaStore, MfaStore, TotpSecrets};
 use crate::pages;
 use crate::proxy::TrustedProxies;
 use crate::routes;
 use crate::sessions::{SessionService, SharedLimits};
 use crate::throttle::LoginThrottle;
-
-/// Route names, for `HttpRequest::url_for_static`: links follow wherever the gate is mounted.
-pub(crate) const LOGIN_ROUTE: &str = "tokengate_login";
-
-/// Turns the authenticated user's record into the app's extra claims.
-type ClaimsHook =
-    dyn Fn(&UserRecord) -> Result<Map<String, Value>, serde_json::Error> + Send + Sync;
-
-/// The login side's state: the store users are looked up in, the pool their
-/// passwords are checked on, and the app's claims hook.
-pub(crate) struct Login {
-    store: ArcSwap<Arc<dyn CredentialStore>>,
-    pub(crate) pool: HashingPool,
-    claims: Option<Arc<ClaimsHook>>,
-}
-
-impl Login {
-    /// The store in force; a reload may swap another in meanwhile.
-    pub(crate) fn store(&self) -> Arc<dyn CredentialStore> {
-        Arc::clone(&self.store.load())
-    }
-
-    /// The app's extra claims for this user, if it registered a hook.
-    pub(crate) fn extra_claims(
-        &self,
-        user: &UserRecord,
-    ) -> Option<Result<Map<String, Value>, serde_json::Error>> {
-        self.claims.as_ref().map(|hook| hook(user))
-    }
-}
 
 /// tokengate as one value: the verifier, the issuer, the credential store,
 /// the password-hashing pool and the login throttle. Build it from
@@ -153,11 +125,7 @@ impl TokenGate {
             shared_limits: parts.shared_limits.map(web::Data::new),
             issuer: web::Data::new(parts.issuer),
             verifier: web::Data::new(parts.verifier),
-            login: web::Data::new(Login {
-                store: ArcSwap::from_pointee(parts.store),
-                pool: parts.pool,
-                claims: parts.claims,
-            }),
+            login: web::Data::new(Login::new(parts.store, parts.pool, parts.claims)),
             throttle: web::Data::new(parts.throttle),
             trusted_proxies: web::Data::new(parts.trusted_proxies),
             directory: web::Data::new(parts.directory),
@@ -230,7 +198,7 @@ impl TokenGate {
         self.issuer.replace(state.issuer);
         self.directory.replace(state.directory);
         self.admin_group.replace(state.admin_group);
-        self.login.store.store(Arc::new(state.store));
+        self.login.replace_store(state.store);
     }
 }
 
@@ -561,26 +529,5 @@ impl TokenGateBuilder {
             ),
             admin_group: "admins".to_owned(),
         }))
-    }
-}
-
-/// Where the gate's login route is, as seen from this request: the path of
-/// the `/login` route registered beside it (in whatever scope), else `/login`.
-pub(crate) fn login_path(req: &HttpRequest) -> String {
-    req.url_for_static(LOGIN_ROUTE)
-        .ok()
-        .map(|url| url.path().to_owned())
-        // Only a path on this site: the URL's host part came from the request.
-        .filter(|path| path.starts_with('/') && !path.starts_with("//") && path.ends_with("/login"))
-        .unwrap_or_else(|| "/login".to_owned())
-}
-
-/// The path prefix the gate's route `route` (e.g. `/login`) was reached under:
-/// `/auth` for `/auth/login`, empty at the root.
-pub(crate) fn mount_prefix<'r>(req: &'r HttpRequest, route: &str) -> &'r str {
-    match req.path().strip_suffix(route) {
-        // Never `//host`: a link built on it would leave the site.
-        Some(prefix) if !prefix.starts_with("//") && !prefix.contains('\\') => prefix,
-        _ => "",
     }
 }

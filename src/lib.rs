@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod directory;
 pub mod error;
 mod gate;
+mod http;
 pub mod mfa;
 pub mod pages;
 pub mod proxy;

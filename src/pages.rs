@@ -2,53 +2,22 @@
 //! one inline style sheet and one inline script, and the Content-Security-Policy
 //! that admits exactly those two by hash.
 
-use std::sync::LazyLock;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use askama::Template;
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
 use crate::auth::{AccessDenied, TokenError};
-use crate::routes::{prefers_html, security_headers};
+use crate::http::{login_path, prefers_html, security_headers};
 
-/// The style sheet every page inlines.
-pub const STYLE: &str = include_str!("../templates/style.css");
-/// The countdown script, which on the access page also refreshes the
-/// session before it expires; the pages still state the expiry without it.
-pub const COUNTDOWN: &str = include_str!("../templates/countdown.js");
-
-/// No `'unsafe-inline'`: the inline style and script run because their
-/// hashes are listed, and nothing else can.
-pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "default-src 'none'; script-src '{}'; style-src '{}'; \
-         frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-        csp_hash(COUNTDOWN),
-        csp_hash(STYLE),
-    )
-});
-
-/// The code-entry page's policy: the same, except that its form may post to
-/// this origin (`form-action 'self'`); it runs no script.
-pub static CODE_ENTRY_POLICY: LazyLock<String> =
-    LazyLock::new(|| CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action 'self'"));
-
-/// A CSP source expression for an inline element with exactly this text.
-fn csp_hash(source: &str) -> String {
-    let digest = Sha256::digest(source.as_bytes());
-    format!(
-        "sha256-{}",
-        base64::engine::general_purpose::STANDARD.encode(digest)
-    )
-}
+pub use crate::http::{
+    ACCESS_PAGE_POLICY, CODE_ENTRY_POLICY, CONTENT_SECURITY_POLICY, COUNTDOWN, STYLE,
+};
 
 /// When a token stops working, in the forms the pages show.
 pub struct Expiry {
@@ -182,13 +151,13 @@ impl TokenRejectedPage {
             explanation: "This sign-in took too long, was already completed, or had too \
                           many wrong codes. Log in again to get a new code prompt.",
             continue_to: None,
-            login_href: crate::gate::login_path(req),
+            login_href: login_path(req),
         }
     }
 
     /// The answer to a browser's logout: the session has ended.
     pub fn logged_out(req: &HttpRequest) -> Self {
-        Self::new(TokenError::Revoked, crate::gate::login_path(req))
+        Self::new(TokenError::Revoked, login_path(req))
     }
 
     /// A private link opened from another site's page is 303'd here as part
@@ -200,7 +169,7 @@ impl TokenRejectedPage {
             .get("sec-fetch-site")
             .is_some_and(|site| site == "cross-site");
         let path = req.path();
-        let login_href = crate::gate::login_path(req);
+        let login_href = login_path(req);
         if error != TokenError::Missing || !cross_site || path.starts_with("//") {
             return Self::new(error, login_href);
         }
@@ -260,15 +229,6 @@ pub fn html_page(mut response: HttpResponseBuilder, page: &impl Template) -> Htt
     }
 }
 
-/// The access-granted page's policy: its Log out form may post to this
-/// origin, and its script may call `/token` here to keep the session alive.
-pub static ACCESS_PAGE_POLICY: LazyLock<String> = LazyLock::new(|| {
-    CONTENT_SECURITY_POLICY.replace(
-        "form-action 'none'",
-        "form-action 'self'; connect-src 'self'",
-    )
-});
-
 /// Renders the access-granted page under [`ACCESS_PAGE_POLICY`].
 pub fn access_page(response: HttpResponseBuilder, page: &AccessGrantedPage<'_>) -> HttpResponse {
     let mut response = html_page(response, page);
@@ -316,7 +276,7 @@ fn render_access_denied<B>(
     };
     let mut page = HttpResponse::Forbidden();
     page.insert_header((header::WWW_AUTHENTICATE, denied.challenge()));
-    let login_href = crate::gate::login_path(response.request());
+    let login_href = login_path(response.request());
     let page = html_page(page, &AccessDeniedPage::new(&denied, login_href));
     Ok(ErrorHandlerResponse::Response(
         response.into_response(page).map_into_right_body(),
@@ -350,6 +310,8 @@ fn render_token_error<B>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::http::csp_hash;
 
     #[test]
     fn the_policy_admits_the_inline_assets_by_hash_only() {

@@ -5,6 +5,7 @@
 mod groups;
 mod hashing;
 mod htpasswd;
+mod login;
 mod pool;
 mod username;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 pub use groups::{Groups, GroupsError};
 pub use hashing::{PasswordHash, UnsupportedHash, hash_password};
 pub use htpasswd::{HtpasswdError, HtpasswdStore};
+pub(crate) use login::{ClaimsHook, Login};
 pub use pool::{HashingPool, PoolError};
 pub use username::{MAX_USERNAME_BYTES, check_username};
 

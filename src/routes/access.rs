@@ -58,7 +58,7 @@ pub async fn access(
         }
         return answer;
     }
-    let login_href = crate::gate::login_path(&req);
+    let login_href = crate::http::login_path(&req);
     let page = AccessGrantedPage {
         user: &claims.sub,
         login_href: &login_href,
@@ -96,7 +96,7 @@ fn move_token_to_cookie(
             user: &claims.sub,
             current_user: None,
             continue_to: &here,
-            login_href: &crate::gate::login_path(req),
+            login_href: &crate::http::login_path(req),
         }));
     }
     // A click on the confirmation page; a browser without Fetch Metadata
@@ -113,7 +113,7 @@ fn move_token_to_cookie(
             user: &claims.sub,
             current_user: Some(&current),
             continue_to: &switch,
-            login_href: &crate::gate::login_path(req),
+            login_href: &crate::http::login_path(req),
         }));
     }
     let cookie = access_cookie(req, verifier, token.into_owned(), claims.exp)?;

@@ -224,7 +224,7 @@ async fn second_step(
                 user: &claims.sub,
                 mfa_token: &form.mfa_token,
                 problem: Some("That code was not right, or was already used. Try the next one."),
-                login_href: &crate::gate::login_path(req),
+                login_href: &crate::http::login_path(req),
             };
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, MFA_REQUIRED_CHALLENGE));

@@ -1,0 +1,117 @@
+//! HTTP plumbing every answer shares: content negotiation (browser or API
+//! client), the security headers and Content-Security-Policy of pages that
+//! may carry a token, and links that follow wherever the gate is mounted.
+
+use std::sync::LazyLock;
+
+use actix_web::{HttpRequest, HttpResponseBuilder};
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+/// The style sheet every page inlines.
+pub const STYLE: &str = include_str!("../templates/style.css");
+/// The countdown script, which on the access page also refreshes the
+/// session before it expires; the pages still state the expiry without it.
+pub const COUNTDOWN: &str = include_str!("../templates/countdown.js");
+
+/// No `'unsafe-inline'`: the inline style and script run because their
+/// hashes are listed, and nothing else can.
+pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "default-src 'none'; script-src '{}'; style-src '{}'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        csp_hash(COUNTDOWN),
+        csp_hash(STYLE),
+    )
+});
+
+/// The code-entry page's policy: the same, except that its form may post to
+/// this origin (`form-action 'self'`); it runs no script.
+pub static CODE_ENTRY_POLICY: LazyLock<String> =
+    LazyLock::new(|| CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action 'self'"));
+
+/// The access-granted page's policy: its Log out form may post to this
+/// origin, and its script may call `/token` here to keep the session alive.
+pub static ACCESS_PAGE_POLICY: LazyLock<String> = LazyLock::new(|| {
+    CONTENT_SECURITY_POLICY.replace(
+        "form-action 'none'",
+        "form-action 'self'; connect-src 'self'",
+    )
+});
+
+/// A CSP source expression for an inline element with exactly this text.
+pub(crate) fn csp_hash(source: &str) -> String {
+    let digest = Sha256::digest(source.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// The login route's name, for `HttpRequest::url_for_static`.
+pub(crate) const LOGIN_ROUTE: &str = "tokengate_login";
+
+use actix_web::http::header::{self, Header as _};
+
+/// Headers for every page that may carry a token or credentials.
+pub fn security_headers(response: &mut HttpResponseBuilder) {
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY.as_str(),
+        ));
+}
+
+/// True when the client ranks JSON above HTML in its `Accept` header.
+pub fn prefers_json(req: &HttpRequest) -> bool {
+    preferred_of_json_and_html(req) == Some(Preferred::Json)
+}
+
+/// True when the client names HTML and ranks it above JSON: a browser.
+/// No `Accept`, or `*/*` (curl), is not a browser.
+pub fn prefers_html(req: &HttpRequest) -> bool {
+    preferred_of_json_and_html(req) == Some(Preferred::Html)
+}
+
+#[derive(PartialEq)]
+enum Preferred {
+    Json,
+    Html,
+}
+
+fn preferred_of_json_and_html(req: &HttpRequest) -> Option<Preferred> {
+    header::Accept::parse(req)
+        .ok()?
+        .ranked()
+        .into_iter()
+        .find_map(|mime| match (mime.type_(), mime.subtype()) {
+            (mime::APPLICATION, mime::JSON) => Some(Preferred::Json),
+            (mime::TEXT, mime::HTML) => Some(Preferred::Html),
+            _ => None,
+        })
+}
+
+/// Where the gate's login route is, as seen from this request: the path of
+/// the `/login` route registered beside it (in whatever scope), else `/login`.
+pub(crate) fn login_path(req: &HttpRequest) -> String {
+    req.url_for_static(LOGIN_ROUTE)
+        .ok()
+        .map(|url| url.path().to_owned())
+        // Only a path on this site: the URL's host part came from the request.
+        .filter(|path| path.starts_with('/') && !path.starts_with("//") && path.ends_with("/login"))
+        .unwrap_or_else(|| "/login".to_owned())
+}
+
+/// The path prefix the gate's route `route` (e.g. `/login`) was reached under:
+/// `/auth` for `/auth/login`, empty at the root.
+pub(crate) fn mount_prefix<'r>(req: &'r HttpRequest, route: &str) -> &'r str {
+    match req.path().strip_suffix(route) {
+        // Never `//host`: a link built on it would leave the site.
+        Some(prefix) if !prefix.starts_with("//") && !prefix.contains('\\') => prefix,
+        _ => "",
+    }
+}
