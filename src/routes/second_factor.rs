@@ -184,7 +184,10 @@ pub async fn login_totp(
         Err(CodeError::InvalidMfaToken) if !wants_json => {
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, MFA_REQUIRED_CHALLENGE));
-            Ok(html_page(response, &TokenRejectedPage::sign_in_expired(&req)))
+            Ok(html_page(
+                response,
+                &TokenRejectedPage::sign_in_expired(&req),
+            ))
         }
         outcome => outcome,
     }
