@@ -16,8 +16,11 @@ RUN mkdir src \
     && touch src/lib.rs \
     && cargo build --release --locked --bin tokengate \
     && rm -rf src
-# The rest of the context: src/, templates/, config/ (see .dockerignore).
+# The rest of the context: build.rs, src/, templates/, config/ (see .dockerignore).
 COPY . .
+# The commit for the tokengate_build_info metric (no .git in the context):
+# docker build --build-arg TOKENGATE_COMMIT=$(git rev-parse --short=12 HEAD).
+ARG TOKENGATE_COMMIT=unknown
 # COPY keeps the context's mtimes, which can be older than the stub build.
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin tokengate \

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -70,6 +71,10 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub users: UsersSettings,
     pub limits: LimitsSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// Which environment file was layered in; set by [`load`], not by files.
     #[serde(skip_deserializing, default = "default_environment")]
     pub environment: Environment,
@@ -190,6 +195,44 @@ pub struct LimitsSettings {
     pub login_per_ip_burst: u32,
     pub login_per_user_per_minute: u32,
     pub login_per_user_burst: u32,
+}
+
+/// `[log]`: how log lines are written.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// `log.format`: `text` (env_logger's layout, fields as `key=value`) or
+/// `json` (one object per line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `[metrics]`: where `GET /metrics` is served.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// A separate `host:port` for `/metrics` (kept off the load balancer);
+    /// unset or empty: `/metrics` is served on the main listener.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+impl MetricsSettings {
+    /// The separate listener's address, when one is configured.
+    pub fn listen(&self) -> Option<&str> {
+        self.listen
+            .as_deref()
+            .map(str::trim)
+            .filter(|listen| !listen.is_empty())
+    }
 }
 
 /// Where the extractor looks for a token.
@@ -376,6 +419,14 @@ impl Settings {
         }
         self.trusted_proxies()?;
         self.instance_id()?;
+        if let Some(listen) = self.metrics.listen()
+            && listen.to_socket_addrs().is_err()
+        {
+            return Err(ConfigError::new(
+                "metrics.listen",
+                format!("`{listen}` is not a host:port address"),
+            ));
+        }
         self.validate_server_limits()?;
         for (key, value) in [
             ("jwt.issuer", &jwt.issuer),
@@ -760,6 +811,31 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.key, "server.instance_id", "{error}");
+    }
+
+    #[test]
+    fn log_format_and_metrics_listener_are_optional_and_checked() {
+        let settings = load(&repo_config(), &vars(&[])).unwrap();
+        assert_eq!(settings.log.format, LogFormat::Text);
+        assert_eq!(settings.metrics.listen(), None);
+        let settings = load(
+            &repo_config(),
+            &vars(&[
+                ("TOKENGATE__LOG__FORMAT", "json"),
+                ("TOKENGATE__METRICS__LISTEN", "127.0.0.1:9100"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.log.format, LogFormat::Json);
+        assert_eq!(settings.metrics.listen(), Some("127.0.0.1:9100"));
+        let error = load(&repo_config(), &vars(&[("TOKENGATE__LOG__FORMAT", "xml")])).unwrap_err();
+        assert_eq!(error.key, "log.format", "{error}");
+        let error = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__METRICS__LISTEN", "no-port")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "metrics.listen", "{error}");
     }
 
     #[test]

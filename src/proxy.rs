@@ -92,17 +92,22 @@ pub fn is_https(req: &HttpRequest) -> bool {
     if req.app_config().secure() {
         return true;
     }
-    let peer_is_trusted = match (req.peer_addr(), req.app_data::<web::Data<TrustedProxies>>()) {
-        (Some(peer), Some(trusted)) => trusted.contains(peer.ip()),
-        _ => false,
-    };
-    peer_is_trusted
+    peer_is_trusted(req)
         && req
             .headers()
             .get("x-forwarded-proto")
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.split(',').next())
             .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// Whether the TCP peer is one of `server.trusted_proxies`, whose
+/// forwarding headers (`X-Forwarded-*`, `X-Request-Id`) are believed.
+pub fn peer_is_trusted(req: &HttpRequest) -> bool {
+    match (req.peer_addr(), req.app_data::<web::Data<TrustedProxies>>()) {
+        (Some(peer), Some(trusted)) => trusted.contains(peer.ip()),
+        _ => false,
+    }
 }
 
 /// The replica's name (`server.instance_id`, else the hostname), already

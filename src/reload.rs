@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use actix_web::web;
 use tokio::sync::Mutex;
 
+use crate::audit::Audit;
 use crate::auth::{Issuer, KeySet, TokenSources, Verifier};
 use crate::config::{ConfigError, Settings};
 use crate::credentials::{HashingPool, HtpasswdStore};
+use crate::metrics::Metrics;
 
 /// Everything a reload replaces, built from settings.
 pub(crate) struct LiveState {
@@ -81,6 +83,8 @@ pub struct Reloader {
     pool: web::Data<HashingPool>,
     /// The settings in force; held while a reload runs so two never interleave.
     current: Arc<Mutex<Settings>>,
+    metrics: Option<Arc<Metrics>>,
+    audit: Option<Audit>,
 }
 
 impl Reloader {
@@ -95,6 +99,40 @@ impl Reloader {
             verifier,
             pool,
             current: Arc::new(Mutex::new(settings.clone())),
+            metrics: None,
+            audit: None,
+        }
+    }
+
+    /// Counts reloads in `metrics` and writes them to the audit trail.
+    pub(crate) fn observed(mut self, metrics: Arc<Metrics>, audit: Audit) -> Self {
+        self.metrics = Some(metrics);
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Metrics and audit lines for a refused reload.
+    fn refused(&self, key: &str) {
+        if let Some(metrics) = &self.metrics {
+            metrics.reload(false);
+        }
+        if let Some(audit) = &self.audit {
+            audit.reload_failed(key);
+        }
+    }
+
+    /// Metrics and audit lines for a reload that took effect.
+    fn applied(&self, old_kid: Option<String>) {
+        let new_kid = self.issuer.kid().unwrap_or_default();
+        if let Some(metrics) = &self.metrics {
+            metrics.reload(true);
+            metrics.signing_key(&new_kid);
+        }
+        if let Some(audit) = &self.audit {
+            audit.reloaded(&new_kid);
+            if let Some(old_kid) = old_kid.filter(|old| *old != new_kid) {
+                audit.signing_key_changed(&old_kid, &new_kid);
+            }
         }
     }
 
@@ -106,6 +144,7 @@ impl Reloader {
         let mut current = self.current.lock().await;
         let Some(source) = current.source.clone() else {
             log::error!("configuration reload refused: {}", ReloadError::NoSource);
+            self.refused("--config-dir");
             return Err(ReloadError::NoSource);
         };
         // Hashing the users file's dummy password is slow by design: off the runtime.
@@ -115,16 +154,21 @@ impl Reloader {
             Ok::<_, ConfigError>((settings, state))
         })
         .await
-        .map_err(|_| ReloadError::Aborted)?;
+        .map_err(|_| {
+            self.refused("-");
+            ReloadError::Aborted
+        })?;
         let (settings, state) = match loaded {
             Ok(loaded) => loaded,
             Err(error) => {
                 log::error!(
                     "configuration reload refused, still serving the previous one: {error}"
                 );
+                self.refused(&error.key);
                 return Err(error.into());
             }
         };
+        let old_kid = self.issuer.kid();
         // Verifier first: a token the new issuer mints must already verify.
         self.verifier.replace(state.verifier);
         self.issuer.replace(state.issuer);
@@ -139,6 +183,7 @@ impl Reloader {
             state.keys_summary,
             humantime::format_duration(current.jwt.ttl),
         );
+        self.applied(old_kid);
         Ok(took)
     }
 }

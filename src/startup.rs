@@ -11,18 +11,35 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::audit::Audit;
 use crate::config::Settings;
 use crate::credentials::HashingPool;
-use crate::pages;
+use crate::metrics::{self, Metrics, ScrapeHook};
 use crate::proxy::INSTANCE_ID_HEADER;
 use crate::reload::{LiveState, Reloader};
 use crate::routes::{self, Readiness};
 use crate::throttle::LoginThrottle;
+use crate::{openapi, pages};
 use crate::{request_limits, telemetry};
+
+/// The route patterns `configure` registers, counted from start-up in
+/// `tokengate_http_requests_total` (a route missing here still counts).
+pub const ROUTE_PATTERNS: &[&str] = &[
+    "/login",
+    "/access",
+    "/auth/verify",
+    "/healthz",
+    "/readyz",
+    "/.well-known/jwks.json",
+    "/metrics",
+    "/openapi.json",
+];
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// The separate `/metrics` listener (`metrics.listen`), and its port.
+    metrics_server: Option<(Server, u16)>,
     readiness: Readiness,
     drain_delay: Duration,
     reloader: Reloader,
@@ -37,17 +54,29 @@ impl Application {
             state.keys_summary,
             state.store.len()
         );
+        let metrics_arc = Arc::new(Metrics::new(ROUTE_PATTERNS.iter().copied()));
+        metrics_arc.signing_key(&state.issuer.kid().unwrap_or_default());
+        let metrics = web::Data::from(metrics_arc.clone());
         let issuer = web::Data::new(state.issuer);
         let verifier = web::Data::new(state.verifier);
-        let pool = web::Data::new(HashingPool::new(
-            Arc::new(state.store),
-            settings.hash_concurrency(),
-        ));
+        let pool = web::Data::new(
+            HashingPool::new(Arc::new(state.store), settings.hash_concurrency())
+                .with_metrics(metrics_arc.clone()),
+        );
+        let scrape_pool = pool.clone();
+        let scrape_hook: ScrapeHook = Arc::new(move |metrics: &Metrics| {
+            let (depth, capacity) = scrape_pool.queue();
+            metrics.password_queue(depth, capacity);
+        });
+        let scrape_hook = web::Data::new(scrape_hook);
         let trusted_proxies = web::Data::new(settings.trusted_proxies()?);
         let instance_id = settings.instance_id()?;
         log::info!("instance id: {instance_id}");
+        let audit = Audit::new(instance_id.as_str());
         let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
-        let reloader = Reloader::new(settings, issuer.clone(), verifier.clone(), pool.clone());
+        let reloader = Reloader::new(settings, issuer.clone(), verifier.clone(), pool.clone())
+            .observed(metrics_arc, audit.clone());
+        let audit = web::Data::new(audit);
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.
         let hangup = signal(SignalKind::hangup())
@@ -56,6 +85,11 @@ impl Application {
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
         let bare_route = settings.server.bare_route;
+        let metrics_server = match settings.metrics.listen() {
+            Some(listen) => Some(metrics_server(listen, &metrics, &scrape_hook)?),
+            None => None,
+        };
+        let metrics_on_main = metrics_server.is_none();
 
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address)
@@ -66,8 +100,12 @@ impl Application {
             App::new()
                 .wrap(DefaultHeaders::new().add((INSTANCE_ID_HEADER, instance_id.header_value())))
                 .wrap(middleware::from_fn(request_limits::enforce))
-                .wrap(telemetry::access_log())
+                .wrap(middleware::from_fn(metrics::count_requests))
+                .wrap(middleware::from_fn(telemetry::access_log))
                 .app_data(trusted_proxies.clone())
+                .app_data(metrics.clone())
+                .app_data(scrape_hook.clone())
+                .app_data(audit.clone())
                 .app_data(issuer.clone())
                 .app_data(verifier.clone())
                 .app_data(pool.clone())
@@ -77,6 +115,9 @@ impl Application {
                 .configure(|cfg| {
                     if bare_route {
                         cfg.route("/bare", web::get().to(routes::bare));
+                    }
+                    if metrics_on_main {
+                        cfg.route("/metrics", web::get().to(metrics::serve));
                     }
                 })
         })
@@ -93,6 +134,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics_server,
             readiness,
             drain_delay: settings.server.drain_delay,
             reloader,
@@ -102,6 +144,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` listener, when `metrics.listen` set one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     /// A handle that reloads the configuration, as SIGHUP does.
@@ -126,6 +173,11 @@ impl Application {
         let handle = self.server.handle();
         let readiness = self.readiness;
         let drain_delay = self.drain_delay;
+        let metrics_handle = self.metrics_server.map(|(server, _)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         tokio::spawn(async move {
             shutdown_signal().await;
             readiness.start_draining();
@@ -135,6 +187,9 @@ impl Application {
             );
             tokio::time::sleep(drain_delay).await;
             handle.stop(true).await;
+            if let Some(metrics_handle) = metrics_handle {
+                metrics_handle.stop(true).await;
+            }
         });
         self.server.await
     }
@@ -152,7 +207,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/auth/verify", web::route().to(routes::verify))
         .route("/healthz", web::get().to(routes::healthz))
         .route("/readyz", web::get().to(routes::readyz))
-        .route("/.well-known/jwks.json", web::get().to(routes::jwks));
+        .route("/.well-known/jwks.json", web::get().to(routes::jwks))
+        .route("/openapi.json", web::get().to(openapi::serve));
+}
+
+/// `/metrics` alone on its own address (`metrics.listen`), one worker.
+fn metrics_server(
+    listen: &str,
+    metrics: &web::Data<Metrics>,
+    scrape_hook: &web::Data<ScrapeHook>,
+) -> anyhow::Result<(Server, u16)> {
+    let listener = TcpListener::bind(listen)
+        .with_context(|| format!("Failed to bind metrics.listen {listen}"))?;
+    let port = listener.local_addr()?.port();
+    log::info!("metrics listening on {}", listener.local_addr()?);
+    let (metrics, scrape_hook) = (metrics.clone(), scrape_hook.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .app_data(scrape_hook.clone())
+            .route("/metrics", web::get().to(metrics::serve))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((server, port))
 }
 
 async fn shutdown_signal() {

@@ -6,6 +6,7 @@ mod error;
 mod extractor;
 mod issuer;
 mod keys;
+mod refusal;
 mod sources;
 mod verifier;
 
@@ -14,6 +15,7 @@ pub use error::TokenError;
 pub use extractor::Authenticated;
 pub use issuer::{IssuedToken, Issuer};
 pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
+pub use refusal::Refusal;
 pub use sources::{QUERY_PARAMETER, TokenSources};
 pub use verifier::Verifier;
 

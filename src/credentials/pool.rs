@@ -1,11 +1,12 @@
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use super::{CredentialStore, hashing};
+use crate::metrics::Metrics;
 
 /// Password checks waiting for a thread, per thread, before logins are shed.
 const QUEUE_PER_THREAD: usize = 64;
@@ -26,6 +27,7 @@ const RELEASE_WORK_AREA_AFTER: Duration = Duration::from_secs(10);
 pub struct HashingPool {
     store: Arc<ArcSwap<Arc<dyn CredentialStore>>>,
     jobs: Sender<Job>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 struct Job {
@@ -33,6 +35,8 @@ struct Job {
     username: String,
     password: String,
     answer: oneshot::Sender<bool>,
+    queued_at: Instant,
+    metrics: Option<Arc<Metrics>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +61,19 @@ impl HashingPool {
         Self {
             store: Arc::new(ArcSwap::from_pointee(store)),
             jobs,
+            metrics: None,
         }
+    }
+
+    /// Records each check's queue wait and duration in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Checks waiting for a thread now, and how many may wait.
+    pub fn queue(&self) -> (usize, usize) {
+        (self.jobs.len(), self.jobs.capacity().unwrap_or(0))
     }
 
     /// Swaps in another store (a reloaded users file); checks under way
@@ -83,6 +99,8 @@ impl HashingPool {
             username,
             password,
             answer,
+            queued_at: Instant::now(),
+            metrics: self.metrics.clone(),
         };
         self.jobs.try_send(job).map_err(|error| match error {
             TrySendError::Full(_) => PoolError::Busy,
@@ -108,7 +126,11 @@ fn run_checks(queue: Receiver<Job>) {
         if job.answer.is_closed() {
             continue;
         }
+        let started = Instant::now();
         let verified = job.store.verify(&job.username, &job.password);
+        if let Some(metrics) = &job.metrics {
+            metrics.password_check(started - job.queued_at, started.elapsed());
+        }
         let _ = job.answer.send(verified);
     }
 }

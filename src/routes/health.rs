@@ -2,7 +2,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+
+/// `{"status": ...}`: `ok`, `ready` or `draining`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Status {
+    status: &'static str,
+}
 
 /// Whether the instance takes new work; flipped once when draining starts.
 #[derive(Clone, Default)]
@@ -19,15 +25,22 @@ impl Readiness {
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", summary = "Liveness",
+    responses((status = 200, description = "The process answers", body = Status)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Status { status: "ok" })
 }
 
 /// Readiness: 503 once SIGTERM arrived, so load balancers stop routing here.
+#[utoipa::path(get, path = "/readyz", tag = "health", summary = "Readiness",
+    responses(
+        (status = 200, description = "Serving", body = Status),
+        (status = 503, description = "Draining after SIGTERM", body = Status),
+    ))]
 pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     if readiness.is_draining() {
-        HttpResponse::ServiceUnavailable().json(json!({ "status": "draining" }))
+        HttpResponse::ServiceUnavailable().json(Status { status: "draining" })
     } else {
-        HttpResponse::Ok().json(json!({ "status": "ready" }))
+        HttpResponse::Ok().json(Status { status: "ready" })
     }
 }

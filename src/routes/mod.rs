@@ -14,6 +14,30 @@ pub use jwks::jwks;
 pub use login::login;
 pub use verify::{EXPIRES_HEADER, USER_HEADER, verify};
 
+/// The routes' part of the OpenAPI document: every handler annotated with
+/// `#[utoipa::path]` is listed here (a new endpoint adds its line), and
+/// [`crate::openapi`] adds the security schemes and shared headers.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    login::login,
+    access::access,
+    verify::verify,
+    health::healthz,
+    health::readyz,
+    jwks::jwks,
+))]
+pub struct Paths;
+
+/// Every JSON error body: a stable, documented `error` code and a sentence.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only; each boundary serializes its own.
+pub(crate) struct Error {
+    /// `token_missing`, `token_expired`, `token_invalid`, `invalid_credentials`,
+    /// `too_many_requests`, `busy`, `uri_too_long`, ...
+    error: String,
+    message: String,
+}
+
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
 use actix_web::http::header::{self, Header as _};

@@ -14,6 +14,21 @@ pub const EXPIRES_HEADER: &str = "X-Auth-Request-Expires";
 /// the user for a valid token, the extractor's 401 and Bearer challenge
 /// otherwise. Answers any method, since nginx's subrequest keeps the
 /// original request's method.
+#[utoipa::path(
+    method(get, head, post, put, patch, delete),
+    path = "/auth/verify",
+    tag = "tokens",
+    summary = "Forward-auth check (nginx auth_request, Traefik ForwardAuth)",
+    security(("bearer" = []), ("cookie" = []), ("query" = [])),
+    responses(
+        (status = 200, description = "The token is valid; empty body",
+            headers(("X-Auth-Request-User" = String, description = "The token's subject"),
+                    ("X-Auth-Request-Expires" = String, description = "Expiry, RFC 3339"))),
+        (status = 401, description = "No token, or an expired or invalid one",
+            headers(("WWW-Authenticate" = String, description = "RFC 6750 Bearer challenge")),
+            body = super::Error),
+    ),
+)]
 pub async fn verify(
     Authenticated(claims): Authenticated<Claims>,
 ) -> Result<HttpResponse, TokenError> {

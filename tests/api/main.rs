@@ -7,6 +7,7 @@ mod hostile_input;
 mod keys;
 mod login;
 mod logs;
+mod metrics;
 mod pages;
 mod proxy;
 mod reload;

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""What metrics (and the request-id/access-log middleware) cost /access:
+two release binaries, one built without them (BEFORE) and one with (AFTER),
+measured side by side in alternating rounds (ABBA order, so drift on a
+shared machine lands on both), medians reported. Uses bench/load.py's
+helpers: the same environment, wrk settings and CPU-per-request reading.
+
+Usage: bench/metrics_overhead.py BEFORE_BINARY AFTER_BINARY [--rounds 6] [--duration 8]
+Build BEFORE from the commit before the metrics work, e.g.
+  git archive <commit> | tar -x -C /tmp/before && (cd /tmp/before && cargo build --release)
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load  # noqa: E402
+
+PORTS = {"before": 22180, "after": 22181}
+
+
+def start(binary, workdir, port):
+    env = load.bench_env(workdir, port)
+    process = subprocess.Popen([binary], cwd=load.ROOT, env=env)
+    load.PORT = port
+    deadline = time.time() + 10
+    while not load.healthz_ok():
+        if process.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"{binary} did not start")
+        time.sleep(0.05)
+    return process
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("before")
+    parser.add_argument("after")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    binaries = {"before": args.before, "after": args.after}
+    results = {name: [] for name in binaries}
+    with tempfile.TemporaryDirectory() as tmp:
+        processes, tokens = {}, {}
+        try:
+            for name, binary in binaries.items():
+                workdir = Path(tmp) / name
+                workdir.mkdir()
+                processes[name] = start(binary, workdir, PORTS[name])
+                load.PORT = PORTS[name]
+                tokens[name] = load.login_token()
+                load.wrk("/access", [f"Authorization: Bearer {tokens[name]}"], duration=2)
+            for round_ in range(args.rounds):
+                order = ["before", "after"] if round_ % 2 == 0 else ["after", "before"]
+                for name in order:
+                    load.PORT = PORTS[name]
+                    results[name].append(load.wrk(
+                        "/access", [f"Authorization: Bearer {tokens[name]}"],
+                        connections=args.connections, duration=args.duration,
+                        pid=processes[name].pid))
+                    print(name, f"{results[name][-1]['rps']:.0f} req/s", file=sys.stderr)
+        finally:
+            for process in processes.values():
+                process.terminate()
+                process.wait(timeout=40)
+
+    def median(name, key):
+        return statistics.median(r[key] for r in results[name])
+
+    lines = [
+        "| /access, valid Bearer token | req/s (median) | each round | p99 ms (median) | service CPU µs/req (median) |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for name in binaries:
+        each = " / ".join(f"{r['rps']:.0f}" for r in results[name])
+        lines.append(f"| {name} | {median(name, 'rps'):.0f} | {each} | {median(name, 'p99'):.2f} | "
+                     f"{median(name, 'cpu_us'):.1f} |")
+    rps = median("after", "rps") / median("before", "rps")
+    cpu = median("after", "cpu_us") / median("before", "cpu_us")
+    lines += [
+        "",
+        f"after ÷ before: req/s {rps:.3f} ({(rps - 1) * 100:+.1f} %), "
+        f"service CPU per request {cpu:.3f} ({(cpu - 1) * 100:+.1f} %).",
+        f"wrk: 1 thread, {args.connections} connections, {args.duration} s per round, "
+        f"{args.rounds} rounds in ABBA order; load average before the run {load.LOAD_BEFORE:.2f}.",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
