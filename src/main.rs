@@ -23,6 +23,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(cli: &Cli) -> ExitCode {
+    ignore_hangup_until_reload_listens();
     let settings = match cli::load_settings(cli) {
         Ok(settings) => settings,
         Err(code) => return code,
@@ -45,5 +46,22 @@ fn serve(cli: &Cli) -> ExitCode {
             eprintln!("tokengate: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGHUP's default action ends the process, and the reload handler is only
+/// installed once the app is built: a SIGHUP in between (a config manager
+/// reloading every replica as one starts) killed it. Ignoring it discards
+/// one already pending; unblocking undoes a parent's blocked mask, which
+/// would otherwise disable reload for good.
+fn ignore_hangup_until_reload_listens() {
+    // SAFETY: plain signal-disposition and mask changes on this process,
+    // before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        let mut hangup: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut hangup);
+        libc::sigaddset(&mut hangup, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &hangup, std::ptr::null_mut());
     }
 }

@@ -95,9 +95,11 @@ pub fn is_https(req: &HttpRequest) -> bool {
     peer_is_trusted(req)
         && req
             .headers()
-            .get("x-forwarded-proto")
+            .get_all("x-forwarded-proto")
+            .next_back()
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(',').next())
+            // The rightmost value is the trusted proxy's; any before it the client's.
+            .and_then(|value| value.rsplit(',').next())
             .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
@@ -240,6 +242,24 @@ mod tests {
         let direct = request("203.0.113.9");
         assert_eq!(client_ip(&direct), Some(ip("203.0.113.9")));
         assert!(!is_https(&direct));
+    }
+
+    #[test]
+    fn the_trusted_proxys_forwarded_proto_is_the_rightmost_value() {
+        let request = |values: &[&str]| {
+            let mut request = TestRequest::default()
+                .peer_addr("127.0.0.1:5000".parse().unwrap())
+                .app_data(web::Data::new(trusted(&["127.0.0.1"])));
+            for value in values {
+                request = request.append_header(("X-Forwarded-Proto", *value));
+            }
+            request.to_http_request()
+        };
+        // The client sent `https`, the proxy appended what it saw: http.
+        assert!(!is_https(&request(&["https, http"])));
+        assert!(!is_https(&request(&["https", "http"])));
+        assert!(is_https(&request(&["http, https"])));
+        assert!(is_https(&request(&["http", "https"])));
     }
 
     #[test]

@@ -205,8 +205,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         // Forward-auth answers plain 401s: the proxy, not a browser, reads them.
         .route("/auth/verify", web::route().to(routes::verify))
-        .route("/healthz", web::get().to(routes::healthz))
-        .route("/readyz", web::get().to(routes::readyz))
+        // HEAD too: load balancers and monitors probe with it.
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(routes::healthz))
+                .route(web::head().to(routes::healthz)),
+        )
+        .service(
+            web::resource("/readyz")
+                .route(web::get().to(routes::readyz))
+                .route(web::head().to(routes::readyz)),
+        )
         .route("/.well-known/jwks.json", web::get().to(routes::jwks))
         .route("/openapi.json", web::get().to(openapi::serve));
 }

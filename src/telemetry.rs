@@ -85,16 +85,63 @@ pub fn current_request_id() -> Option<RequestId> {
 
 /// `RUST_LOG` when set, `info` otherwise; lines as `log.format` says.
 pub fn init_logging(format: LogFormat) {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format(move |buf, record| {
-            let timestamp = buf.timestamp_millis();
-            let request_id = current_request_id();
-            match format {
-                LogFormat::Text => write_text(buf, &timestamp, record, request_id.as_ref()),
-                LogFormat::Json => write_json(buf, &timestamp, record, request_id.as_ref()),
-            }
-        })
-        .init();
+    let logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+            .format(move |buf, record| {
+                let timestamp = buf.timestamp_millis();
+                let request_id = current_request_id();
+                match format {
+                    LogFormat::Text => write_text(buf, &timestamp, record, request_id.as_ref()),
+                    LogFormat::Json => write_json(buf, &timestamp, record, request_id.as_ref()),
+                }
+            })
+            .build();
+    log::set_max_level(logger.filter());
+    // Only fails when a logger is already set (an embedding app's): keep that one.
+    let _ = log::set_boxed_logger(Box::new(ClientMistakesAtDebug(logger)));
+}
+
+/// actix-http logs a request it cannot parse ("stream error: ...") at ERROR,
+/// so any client could fill the error log. The 400 answer is the client's
+/// business: such records are passed on at DEBUG.
+struct ClientMistakesAtDebug(env_logger::Logger);
+
+impl ClientMistakesAtDebug {
+    fn is_client_mistake(record: &log::Record<'_>) -> bool {
+        record.target().starts_with("actix_http::h1")
+            && record
+                .args()
+                .as_str()
+                .map_or_else(|| record.args().to_string(), str::to_owned)
+                .starts_with("stream error")
+    }
+}
+
+impl log::Log for ClientMistakesAtDebug {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if record.level() <= log::Level::Warn && Self::is_client_mistake(record) {
+            self.0.log(
+                &log::Record::builder()
+                    .args(*record.args())
+                    .level(log::Level::Debug)
+                    .target(record.target())
+                    .module_path(record.module_path())
+                    .file(record.file())
+                    .line(record.line())
+                    .build(),
+            );
+        } else {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
 }
 
 /// `[time LEVEL target] message key=value ... request_id=...`, env_logger's
@@ -208,12 +255,10 @@ pub fn access_log<B: MessageBody + 'static>(
             redacted_target(req.path(), req.query_string()),
             req.version()
         ),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|agent| agent.to_str().ok())
-            .unwrap_or("-")
-            .to_owned(),
+        user_agent: req.headers().get(header::USER_AGENT).map_or_else(
+            || "-".to_owned(),
+            |agent| String::from_utf8_lossy(agent.as_bytes()).into_owned(),
+        ),
     });
     let header = id.0.clone();
     CURRENT_REQUEST.scope(id, async move {
@@ -260,9 +305,29 @@ impl RequestLine {
             size = size,
             duration_ms = millis,
             user_agent = user_agent.as_str();
-            "{client} \"{request}\" {status} {size} {millis:.3}ms \"{user_agent}\""
+            "{client} \"{}\" {status} {size} {millis:.3}ms \"{}\"",
+            escaped(&request),
+            escaped(&user_agent)
         );
     }
+}
+
+/// A client-sent value made safe inside a quoted log field, as nginx does:
+/// `"` and `\` backslash-escaped, control bytes as `\xHH`, so a client
+/// cannot close the field and forge the ones after it.
+pub fn escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The path and query, with every sensitive parameter's value replaced.
@@ -300,6 +365,13 @@ mod tests {
     #[test]
     fn encoded_parameter_names_are_still_redacted() {
         assert_eq!(redacted_target("/a", "t%6Fken=abc"), "/a?token=REDACTED");
+    }
+
+    #[test]
+    fn quotes_backslashes_and_control_bytes_are_escaped() {
+        assert_eq!(escaped(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escaped("tab\tnl\n"), r"tab\x09nl\x0a");
+        assert_eq!(escaped("plain/ü"), "plain/ü");
     }
 
     #[test]

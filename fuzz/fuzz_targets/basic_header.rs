@@ -5,12 +5,10 @@
 
 use std::sync::LazyLock;
 
-use actix_web::FromRequest;
-use actix_web::dev::Payload;
 use actix_web::http::header::HeaderValue;
 use actix_web::test::TestRequest;
-use actix_web_httpauth::extractors::basic::BasicAuth;
 use libfuzzer_sys::fuzz_target;
+use tokengate::auth::basic_credentials;
 use tokengate::config::LimitsSettings;
 use tokengate::routes::prefers_json;
 use tokengate::throttle::LoginThrottle;
@@ -37,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     let req = request.to_http_request();
 
     let _ = prefers_json(&req);
-    if let Ok(credentials) = BasicAuth::from_request(&req, &mut Payload::None).into_inner() {
+    if let Some(credentials) = basic_credentials(&req) {
         let user = credentials.user_id();
         let _ = credentials.password();
         let _ = THROTTLE.check(None, user);

@@ -16,7 +16,7 @@ pub use extractor::Authenticated;
 pub use issuer::{IssuedToken, Issuer};
 pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
 pub use refusal::Refusal;
-pub use sources::{QUERY_PARAMETER, TokenSources};
+pub use sources::{QUERY_PARAMETER, TokenSources, basic_credentials};
 pub use verifier::Verifier;
 
 /// The `typ` header tokengate mints and requires (RFC 8725 3.11, RFC 9068).

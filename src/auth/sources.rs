@@ -2,8 +2,8 @@ use std::borrow::Cow;
 
 use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;
-use actix_web::http::header::{self, Header as _};
-use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web_httpauth::headers::authorization::{Basic, Bearer, ParseError, Scheme};
 
 use super::TokenError;
 use crate::config::TokenSource;
@@ -80,22 +80,39 @@ fn from_cookie<'r>(req: &'r HttpRequest, name: &str) -> Option<Cow<'r, str>> {
 }
 
 fn from_bearer(req: &HttpRequest) -> Result<Option<Cow<'static, str>>, TokenError> {
-    if !req.headers().contains_key(header::AUTHORIZATION) {
-        return Ok(None);
-    }
-    match Authorization::<Bearer>::parse(req) {
-        Ok(auth) => Ok(Some(Cow::Owned(auth.into_scheme().token().to_owned()))),
+    match authorization::<Bearer>(req, "Bearer") {
+        Some(Ok(bearer)) => Ok(Some(Cow::Owned(bearer.token().to_owned()))),
+        Some(Err(_)) => Err(TokenError::Invalid),
         // Another scheme (Basic, say) is simply not a bearer token.
-        Err(_) if !is_bearer_scheme(req) => Ok(None),
-        Err(_) => Err(TokenError::Invalid),
+        None => Ok(None),
     }
 }
 
-fn is_bearer_scheme(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.as_bytes().get(..6))
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"))
+/// The request's HTTP Basic credentials, the scheme name in any case.
+pub fn basic_credentials(req: &HttpRequest) -> Option<Basic> {
+    authorization::<Basic>(req, "Basic")?.ok()
+}
+
+/// The `Authorization` header parsed as `scheme`, or `None` when absent or
+/// of another scheme. RFC 7235 2.1 makes scheme names case-insensitive, but
+/// actix-web-httpauth's parsers accept only `Basic`/`Bearer` as spelled, so
+/// the name is respelled before they parse the rest.
+fn authorization<S: Scheme>(req: &HttpRequest, scheme: &str) -> Option<Result<S, ParseError>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    let bytes = value.as_bytes();
+    let name_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
+    if !bytes[..name_end].eq_ignore_ascii_case(scheme.as_bytes()) {
+        return None;
+    }
+    if &bytes[..name_end] == scheme.as_bytes() {
+        return Some(S::parse(value));
+    }
+    let respelled = [scheme.as_bytes(), &bytes[name_end..]].concat();
+    Some(
+        HeaderValue::from_bytes(&respelled)
+            .map_err(|_| ParseError::Invalid)
+            .and_then(|value| S::parse(&value)),
+    )
 }
 
 #[cfg(test)]
@@ -128,6 +145,30 @@ mod tests {
             cookie_token(&["theme=dark", "tokengate_token=a.b.c"]).as_deref(),
             Some("a.b.c")
         );
+    }
+
+    #[test]
+    fn scheme_names_are_case_insensitive() {
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let req = TestRequest::default()
+                .insert_header((header::AUTHORIZATION, format!("{scheme} a.b.c")))
+                .to_http_request();
+            let sources = TokenSources::new(vec![TokenSource::Bearer], "c");
+            assert_eq!(sources.find(&req).unwrap().as_deref(), Some("a.b.c"));
+        }
+        for scheme in ["Basic", "basic", "BASIC"] {
+            let req = TestRequest::default()
+                .insert_header((header::AUTHORIZATION, format!("{scheme} YWxpY2U6cHc=")))
+                .to_http_request();
+            let basic = basic_credentials(&req).expect(scheme);
+            assert_eq!((basic.user_id(), basic.password()), ("alice", Some("pw")));
+        }
+        let other = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Bearerx a.b.c"))
+            .to_http_request();
+        assert!(basic_credentials(&other).is_none());
+        let sources = TokenSources::new(vec![TokenSource::Bearer], "c");
+        assert_eq!(sources.find(&other).unwrap(), None);
     }
 
     #[test]

@@ -25,14 +25,14 @@ impl Readiness {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "health", summary = "Liveness",
+#[utoipa::path(method(get, head), path = "/healthz", tag = "health", summary = "Liveness",
     responses((status = 200, description = "The process answers", body = Status)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Status { status: "ok" })
 }
 
 /// Readiness: 503 once SIGTERM arrived, so load balancers stop routing here.
-#[utoipa::path(get, path = "/readyz", tag = "health", summary = "Readiness",
+#[utoipa::path(method(get, head), path = "/readyz", tag = "health", summary = "Readiness",
     responses(
         (status = 200, description = "Serving", body = Status),
         (status = 503, description = "Draining after SIGTERM", body = Status),

@@ -2,12 +2,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web_httpauth::extractors::basic::BasicAuth;
+use actix_web_httpauth::headers::authorization::Basic;
 use serde::Serialize;
 
 use super::{prefers_json, security_headers};
 use crate::audit::Audit;
-use crate::auth::{IssuedToken, Issuer};
+use crate::auth::{IssuedToken, Issuer, basic_credentials};
 use crate::credentials::HashingPool;
 use crate::error::LoginError;
 use crate::metrics::Metrics;
@@ -57,12 +57,12 @@ pub(crate) struct TokenResponse {
 )]
 pub async fn login(
     req: HttpRequest,
-    credentials: Option<BasicAuth>,
     pool: web::Data<HashingPool>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,
 ) -> Result<HttpResponse, LoginError> {
     let started = Instant::now();
+    let credentials = basic_credentials(&req);
     let user = credentials.as_ref().map(|c| c.user_id().to_owned());
     let result = attempt(&req, credentials, pool, issuer, throttle).await;
     record_login(&req, user.as_deref(), &result, started.elapsed());
@@ -95,7 +95,7 @@ fn record_login(
 
 async fn attempt(
     req: &HttpRequest,
-    credentials: Option<BasicAuth>,
+    credentials: Option<Basic>,
     pool: web::Data<HashingPool>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,

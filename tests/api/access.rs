@@ -1,3 +1,4 @@
+use base64::Engine as _;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, Header};
@@ -5,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    SECRET, USER, assert_token_rejected, minted_header, sign, spawn_app, spawn_app_with,
+    PASSWORD, SECRET, USER, assert_token_rejected, minted_header, sign, spawn_app, spawn_app_with,
     valid_claims,
 };
 
@@ -199,4 +200,33 @@ async fn garbage_tokens_are_rejected_without_server_errors() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn auth_scheme_names_are_case_insensitive() {
+    // RFC 7235 2.1: `bearer` and `basic` are the same schemes as `Bearer` and `Basic`.
+    let app = spawn_app().await;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    for scheme in ["basic", "BASIC"] {
+        let login = app
+            .client
+            .get(app.url("/login"))
+            .header("Authorization", format!("{scheme} {basic}"))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), StatusCode::OK, "{scheme}");
+    }
+    let token = app.token().await;
+    for scheme in ["bearer", "BEARER"] {
+        let access = app
+            .client
+            .get(app.url("/access"))
+            .header("Authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(access.status(), StatusCode::OK, "{scheme}");
+    }
 }

@@ -51,3 +51,47 @@ async fn the_bare_benchmark_route_exists_only_when_enabled() {
     let bench = crate::helpers::spawn_app_with(&[("TOKENGATE__SERVER__BARE_ROUTE", "true")]).await;
     assert_eq!(bench.get("/bare").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn head_requests_to_health_and_readiness_answer_200_without_a_body() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(response.bytes().await.unwrap().is_empty(), "{path}");
+    }
+}
+
+/// A SIGHUP that arrives before the reload handler is installed must not
+/// terminate the process. The signal is made to arrive first by blocking it
+/// in the child before exec, so it waits, pending, for the binary's start.
+#[tokio::test]
+async fn a_sighup_during_start_up_neither_kills_nor_disables_reload() {
+    use std::os::unix::process::CommandExt;
+    let binary = RunningBinary::start(|command| {
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGHUP);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                libc::raise(libc::SIGHUP);
+                Ok(())
+            });
+        }
+    });
+    // Serving: the pending SIGHUP did not end it. A later one reloads.
+    let alive = reqwest::get(binary.url("/healthz")).await.unwrap();
+    assert_eq!(alive.status(), StatusCode::OK);
+    binary.hangup();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !binary.log().contains("configuration reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP no longer reloads:\n{}",
+            binary.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

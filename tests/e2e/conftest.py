@@ -6,6 +6,7 @@ the host network (what .ci/docker-e2e does). nginx runs deploy/nginx.conf with
 only its addresses swapped for loopback ones.
 """
 
+import json
 import os
 import re
 import secrets
@@ -13,7 +14,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,8 @@ REPLICA_PORTS = {"replica-a": 18101, "replica-b": 18102, "replica-c": 18103}
 OUTSIDER_PORT = 18104
 NGINX_PORT = 18180
 BACKEND_PORT = 18181
+# The protected application in the suite: reports the headers nginx passed it.
+ECHO_PORT = 18182
 
 # Figures the suite measured, printed at the end of the run.
 FIGURES: dict[str, object] = {}
@@ -208,10 +213,14 @@ def nginx_config(workdir):
     for index, port in enumerate(REPLICA_PORTS.values(), start=1):
         site = site.replace(f"server tokengate-{index}:8080", f"server 127.0.0.1:{port}")
     site = re.sub(r"listen 8080;", f"listen 127.0.0.1:{NGINX_PORT};", site)
+    # /protected/ goes to the echo app instead of the shipped stand-in.
+    site = site.replace("proxy_pass http://127.0.0.1:8081;", f"proxy_pass http://127.0.0.1:{ECHO_PORT};")
     site = site.replace("127.0.0.1:8081", f"127.0.0.1:{BACKEND_PORT}")
     assert "tokengate-" not in site.replace("tokengate_", ""), "an address was not substituted"
     nginx_dir = workdir / "nginx"
     nginx_dir.mkdir()
+    assert "/var/log/nginx/access.log tokengate_noquery;" in site, "the shipped access log moved"
+    site = site.replace("/var/log/nginx/access.log", f"{nginx_dir}/access.log")
     nginx_dir.chmod(0o777)
     (nginx_dir / "site.conf").write_text(site)
     main = nginx_dir / "nginx.conf"
@@ -234,10 +243,35 @@ def nginx_config(workdir):
     return main
 
 
+class EchoHandler(BaseHTTPRequestHandler):
+    """Answers every request with the headers it received, as a JSON object of
+    lowercased names to lists of values."""
+
+    def answer(self):
+        received = {}
+        for name, value in self.headers.items():
+            received.setdefault(name.lower(), []).append(value)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = json.dumps(received).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_HEAD = answer
+
+    def log_message(self, *args):
+        pass
+
+
 class Cluster:
     def __init__(self, workdir):
         self.workdir = workdir
         self.nginx = None
+        self.echo = None
         self.nginx_url = f"http://127.0.0.1:{NGINX_PORT}"
         self.secret = write_secret(workdir / "jwt_secret")
         self.users = workdir / "users"
@@ -252,6 +286,8 @@ class Cluster:
     def start(self):
         for replica in self.replicas.values():
             replica.start()
+        self.echo = ThreadingHTTPServer(("127.0.0.1", ECHO_PORT), EchoHandler)
+        threading.Thread(target=self.echo.serve_forever, daemon=True).start()
         main = nginx_config(self.workdir)
         checked = subprocess.run([NGINX, "-t", "-c", str(main), "-e", "stderr"], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stderr
@@ -262,7 +298,13 @@ class Cluster:
         )
         wait_until(lambda: answers(self.nginx_url + "/healthz"), 30, "nginx to proxy")
 
+    def access_log(self):
+        return (self.workdir / "nginx" / "access.log").read_text()
+
     def stop(self):
+        if self.echo:
+            self.echo.shutdown()
+            self.echo.server_close()
         if self.nginx and self.nginx.poll() is None:
             self.nginx.terminate()
             try:

@@ -133,9 +133,68 @@ def test_forward_auth_through_nginx_guards_the_protected_location(cluster):
             method, url, headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
         assert admitted.status_code == 200, (method, admitted.text)
-        assert admitted.text == f"hello {USER}\n"
+        assert admitted.json()["x-auth-request-user"] == [USER]
     by_cookie = requests.get(url, cookies={"tokengate_token": token}, timeout=10)
-    assert by_cookie.text == f"hello {USER}\n"
+    assert by_cookie.json()["x-auth-request-user"] == [USER]
+
+
+def test_the_protected_app_never_sees_the_basic_password_or_the_token_cookie(cluster):
+    # A browser that logged in at /login sends its Basic credentials to the
+    # whole origin (RFC 7617 2.2), beside the token cookie from the hand-off.
+    url = cluster.nginx_url + "/protected/page"
+    token = login(cluster.nginx_url)
+    cookie_headers = [
+        f"tokengate_token={token}",
+        f"theme=dark; tokengate_token={token}; lang=en",
+        f"theme=dark; tokengate_token={token}",
+        f"tokengate_token={token}; theme=dark; lang=en",
+        # Duplicates (cookie tossing) and the __Host- name used over HTTPS.
+        f"tokengate_token={token}; theme=dark; __Host-tokengate_token={token}; tokengate_token=x",
+    ]
+    for cookie in cookie_headers:
+        seen = requests.get(
+            url, auth=(USER, PASSWORD), headers={"Cookie": cookie}, timeout=10
+        )
+        assert seen.status_code == 200, seen.text
+        received = seen.json()
+        assert received["x-auth-request-user"] == [USER]
+        assert "authorization" not in received, received
+        sent_on = " ".join(received.get("cookie", []))
+        assert token not in sent_on and "tokengate_token" not in sent_on, received
+        for other in ("theme=dark", "lang=en"):
+            if other in cookie:
+                assert other in sent_on, received
+    # A lowercase scheme is still Basic.
+    lowercase = requests.get(
+        url,
+        headers={"Authorization": "basic YWxpY2U6eA==", "Cookie": f"tokengate_token={token}"},
+        timeout=10,
+    )
+    assert "authorization" not in lowercase.json()
+    # A Bearer token is the client's choice for this request: it passes.
+    bearer = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert bearer.json()["authorization"] == [f"Bearer {token}"]
+
+
+def test_nginx_access_log_never_holds_the_private_link_token(cluster):
+    token = login(cluster.nginx_url)
+    response = requests.get(
+        cluster.nginx_url + f"/access?token={token}&page=2",
+        headers={"User-Agent": "e2e-access-log-probe"},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert response.status_code == 200
+    signature = token.rsplit(".", 1)[1]
+
+    def logged():
+        lines = [line for line in cluster.access_log().splitlines() if "e2e-access-log-probe" in line]
+        return lines or None
+
+    wait_until(logged, 10, "nginx's access-log line")
+    for line in logged():
+        assert "/access" in line, line
+        assert signature not in line and "token=" not in line, line
 
 
 def test_verify_names_the_user_and_expiry(cluster):
