@@ -21,7 +21,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -276,6 +276,16 @@ impl Metrics {
         };
     }
 
+    /// One answered request. The path itself when it is a registered
+    /// pattern (no allocation: our routes have no parameters), else the
+    /// pattern that matched, else `unmatched`.
+    pub fn request_to(&self, req: &HttpRequest, status: StatusCode) {
+        if self.route_counters.contains_key(req.path()) {
+            return self.request(Some(req.path()), status);
+        }
+        self.request(req.match_pattern().as_deref(), status);
+    }
+
     /// One token check: `reason` is `valid` or why the token was refused.
     pub fn token_check(&self, reason: &'static str, took: Duration) {
         match self.token_counters.get(reason) {
@@ -415,10 +425,7 @@ pub fn count_requests<B: MessageBody + 'static>(
         let result = next.call(req).await;
         if let Some(metrics) = metrics {
             match &result {
-                Ok(response) => {
-                    let pattern = response.request().match_pattern();
-                    metrics.request(pattern.as_deref(), response.status());
-                }
+                Ok(response) => metrics.request_to(response.request(), response.status()),
                 Err(error) => metrics.request(None, error.as_response_error().status_code()),
             }
         }

@@ -55,8 +55,13 @@ impl RequestId {
         static PREFIX: LazyLock<u64> = LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0);
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let sequence = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{:016x}{sequence:016x}", *PREFIX);
-        Self(HeaderValue::from_str(&id).expect("BUG: hex is a valid header value"))
+        let id = (u128::from(*PREFIX) << 64) | u128::from(sequence);
+        let mut hex = [0u8; 32];
+        for (index, digit) in hex.iter_mut().enumerate() {
+            let nibble = (id >> (4 * (31 - index))) & 0xf;
+            *digit = b"0123456789abcdef"[nibble as usize];
+        }
+        Self(HeaderValue::from_bytes(&hex).expect("BUG: hex is a valid header value"))
     }
 
     /// A proxy's id, when it is short and made of URL-safe characters, so

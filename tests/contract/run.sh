@@ -2,13 +2,13 @@
 # The OpenAPI contract: starts the debug binary, fetches its /openapi.json and
 # lets schemathesis drive every operation with generated requests, checking
 # that none answers 5xx and that every status, content type, header and body
-# conforms to the document. Bounded (examples per operation, time) so CI
-# stays short. Usage: tests/contract/run.sh [max-examples]
+# conforms to the document. Bounded (examples per operation) so CI stays
+# short: about a minute on 2 cores. Usage: tests/contract/run.sh [max-examples]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 BINARY=${TOKENGATE_BINARY:-target/debug/tokengate}
-MAX_EXAMPLES=${1:-25}
+MAX_EXAMPLES=${1:-50}
 work=$(mktemp -d)
 server=""
 cleanup() {
@@ -38,11 +38,10 @@ export CONTRACT_TOKEN
 # Positive and negative examples; the checks are the contract's: no server
 # error, and responses as documented. (`unsupported_method` is left out:
 # actix answers 404, not 405, for a method a path does not route.)
-schemathesis --config-file tests/contract/schemathesis.toml run "$base/openapi.json" \
+timeout 600 schemathesis --config-file tests/contract/schemathesis.toml run "$base/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --phases examples,coverage,fuzzing \
   --max-examples "$MAX_EXAMPLES" \
-  --max-time 240 \
   --seed 15 \
   --generation-database none \
   --request-timeout 10 \
