@@ -276,9 +276,9 @@ impl Metrics {
         };
     }
 
-    /// One answered request. The path itself when it is a registered
-    /// pattern (no allocation: our routes have no parameters), else the
-    /// pattern that matched, else `unmatched`.
+    /// One answered request. The path itself when it is one of the routes
+    /// given to [`Metrics::new`] (no allocation: they have no parameters),
+    /// else the pattern that matches it, else `unmatched`.
     pub fn request_to(&self, req: &HttpRequest, status: StatusCode) {
         if self.route_counters.contains_key(req.path()) {
             return self.request(Some(req.path()), status);

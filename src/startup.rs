@@ -54,7 +54,13 @@ impl Application {
             state.keys_summary,
             state.store.len()
         );
-        let metrics_arc = Arc::new(Metrics::new(ROUTE_PATTERNS.iter().copied()));
+        let metrics_on_main = settings.metrics.listen().is_none();
+        // Only the routes this listener serves: any other path is `unmatched`.
+        let served = ROUTE_PATTERNS
+            .iter()
+            .copied()
+            .filter(|route| metrics_on_main || *route != "/metrics");
+        let metrics_arc = Arc::new(Metrics::new(served));
         metrics_arc.signing_key(&state.issuer.kid().unwrap_or_default());
         let metrics = web::Data::from(metrics_arc.clone());
         let issuer = web::Data::new(state.issuer);
@@ -89,7 +95,6 @@ impl Application {
             Some(listen) => Some(metrics_server(listen, &metrics, &scrape_hook)?),
             None => None,
         };
-        let metrics_on_main = metrics_server.is_none();
 
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address)
