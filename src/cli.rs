@@ -1,5 +1,5 @@
-//! Command line: `serve` (the default), `hash-password`, `check-config`,
-//! `healthcheck`.
+//! Command line: `serve` (the default), `hash-password`, `totp enroll`,
+//! `check-config`, `healthcheck`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
@@ -11,7 +11,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
-use crate::credentials::hash_password;
+use crate::credentials::{HtpasswdStore, hash_password};
+use crate::mfa::Enrolment;
 
 /// Exit status for a configuration error (sysexits.h EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
@@ -41,6 +42,11 @@ pub enum Command {
         #[arg(long)]
         user: String,
     },
+    /// Second-factor (TOTP) administration.
+    Totp {
+        #[command(subcommand)]
+        action: TotpCommand,
+    },
     /// Validate the configuration and print it, secrets masked.
     CheckConfig,
     /// Ask the configured local port's `/healthz`; exit 0 when it answers 200.
@@ -49,6 +55,19 @@ pub enum Command {
         /// How long to wait for the answer.
         #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
         timeout: Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Generate a secret for a user: prints the `users.totp_file` line, the
+    /// otpauth:// URI and a QR code for an authenticator app.
+    Enroll {
+        #[arg(long)]
+        user: String,
+        /// The name authenticator apps show beside the code.
+        #[arg(long, default_value = "tokengate")]
+        issuer: String,
     },
 }
 
@@ -70,6 +89,14 @@ pub fn check_config(cli: &Cli) -> ExitCode {
                 "# environment: {}\n{printed}",
                 settings.environment.as_str()
             );
+            // Loading parsed the users file already; this cannot fail but on a race.
+            if let Ok(store) = HtpasswdStore::from_file(&settings.users.file) {
+                for (user, weakness) in store.needing_rehash() {
+                    println!(
+                        "# user `{user}` needs a rehash ({weakness}): tokengate hash-password --user {user}"
+                    );
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,
@@ -81,8 +108,8 @@ fn toml_like(settings: &Settings) -> String {
 }
 
 pub fn hash_password_command(user: &str) -> ExitCode {
-    if user.is_empty() || user.contains([':', '\n', '\r']) {
-        eprintln!("tokengate: --user must be non-empty and contain no `:` or line break");
+    if let Err(rule) = crate::auth::check_username(user) {
+        eprintln!("tokengate: --user {rule}");
         return ExitCode::from(2);
     }
     let mut password = String::new();
@@ -96,6 +123,54 @@ pub fn hash_password_command(user: &str) -> ExitCode {
         return ExitCode::from(2);
     }
     println!("{user}:{}", hash_password(password));
+    ExitCode::SUCCESS
+}
+
+pub fn totp_command(action: &TotpCommand) -> ExitCode {
+    match action {
+        TotpCommand::Enroll { user, issuer } => totp_enroll(user, issuer),
+    }
+}
+
+fn totp_enroll(user: &str, issuer: &str) -> ExitCode {
+    if let Err(rule) = crate::auth::check_username(user) {
+        eprintln!("tokengate: --user {rule}");
+        return ExitCode::from(2);
+    }
+    if issuer.is_empty() || issuer.contains([':', '\n', '\r']) {
+        eprintln!("tokengate: --issuer must be non-empty and contain no `:` or line break");
+        return ExitCode::from(2);
+    }
+    let enrolment = match Enrolment::generate(user, issuer) {
+        Ok(enrolment) => enrolment,
+        Err(error) => {
+            eprintln!("tokengate: cannot enrol `{user}`: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let qr = match qrcode::QrCode::new(enrolment.otpauth_uri.as_bytes()) {
+        // Light modules drawn as blocks: reads on the usual dark terminal.
+        Ok(code) => code
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .build(),
+        Err(error) => {
+            eprintln!("tokengate: cannot draw the QR code: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let printed = format!(
+        "# Append this line to users.totp_file (mode 0600), then reload (SIGHUP):\n{}\n\
+         # Or type this into an authenticator app:\n{}\n\
+         # Or scan this with it:\n{qr}\n\
+         # Check a code: oathtool --totp -b {}\n",
+        enrolment.file_line(),
+        enrolment.otpauth_uri,
+        enrolment.secret_base32,
+    );
+    // A closed pipe (`| head`) is the reader's choice, not an error to panic on.
+    let _ = std::io::stdout().lock().write_all(printed.as_bytes());
     ExitCode::SUCCESS
 }
 

@@ -12,6 +12,8 @@ use jsonwebtoken::Algorithm;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::Groups;
+use crate::mfa::{self, TotpSecrets};
 use crate::proxy::{InstanceId, TrustedProxies};
 
 /// The compiled-in base layer: the binary runs even where `config/` is absent.
@@ -32,6 +34,11 @@ const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
 const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+/// RFC 6238 5.2 recommends at most one step of network delay; two is the ceiling.
+const MAX_TOTP_SKEW: u8 = 2;
+const MIN_MFA_TOKEN_TTL: Duration = Duration::from_secs(30);
+const MAX_MFA_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+const MAX_MFA_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,6 +78,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub users: UsersSettings,
     pub limits: LimitsSettings,
+    pub mfa: MfaSettings,
     #[serde(default)]
     pub log: LogSettings,
     #[serde(default)]
@@ -253,6 +261,27 @@ pub struct UsersSettings {
     pub file: PathBuf,
     /// Password checks running at once; 0 means one per CPU core.
     pub hash_concurrency: usize,
+    /// Apache `AuthGroupFile`: `group: user1 user2`; the `roles` claim.
+    #[serde(default)]
+    pub groups_file: Option<PathBuf>,
+    /// `user:BASE32SECRET` lines: these users log in with a one-time code too.
+    #[serde(default)]
+    pub totp_file: Option<PathBuf>,
+    /// The group whose members may use the operator endpoints.
+    pub admin_group: String,
+}
+
+/// The second factor (TOTP, RFC 6238).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaSettings {
+    /// Time steps (30 s each) a code may be off, either way.
+    pub skew: u8,
+    /// How long an `mfa_token` lasts between the password and the code.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// Wrong codes one `mfa_token` may try before it is spent.
+    pub max_attempts: u32,
 }
 
 fn mask_secret<S: serde::Serializer>(
@@ -305,11 +334,34 @@ pub fn load(config_dir: &Path, vars: &HashMap<String, String>) -> Result<Setting
         ));
     }
 
-    let overrides: config::Map<String, String> = vars
+    let mut overrides: config::Map<String, String> = vars
         .iter()
         .filter(|(name, _)| name.starts_with("TOKENGATE__"))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
+    // The list settings, comma-separated in a variable. Every other value
+    // stays the string it was: the config crate's `try_parsing` turned an
+    // all-digit secret into a float (40 digits became 17); numbers and
+    // booleans are parsed from strings field by field anyway.
+    let lists: Vec<(&str, Vec<String>)> = [
+        ("TOKENGATE__JWT__SOURCES", "jwt.sources"),
+        (
+            "TOKENGATE__SERVER__TRUSTED_PROXIES",
+            "server.trusted_proxies",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(variable, key)| {
+        let value = overrides.remove(variable)?;
+        let items = value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Some((key, items))
+    })
+    .collect();
     let layered = config::Config::builder()
         .add_source(config::File::from_str(
             EMBEDDED_DEFAULTS,
@@ -325,12 +377,14 @@ pub fn load(config_dir: &Path, vars: &HashMap<String, String>) -> Result<Setting
             config::Environment::with_prefix("TOKENGATE")
                 .prefix_separator("__")
                 .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("jwt.sources")
-                .with_list_parse_key("server.trusted_proxies")
-                .try_parsing(true)
                 .source(Some(overrides)),
-        )
+        );
+    let layered = lists
+        .into_iter()
+        .try_fold(layered, |builder, (key, items)| {
+            builder.set_override(key, items)
+        })
+        .map_err(from_config_crate)?
         .build()
         .map_err(from_config_crate)?;
 
@@ -351,6 +405,34 @@ pub fn load(config_dir: &Path, vars: &HashMap<String, String>) -> Result<Setting
 
 /// The `config` crate names the key inside its message; keep that sentence whole.
 fn from_config_crate(error: config::ConfigError) -> ConfigError {
+    // A parser's message quotes the offending source line, which may hold a
+    // secret: keep only its first line, the position (TOML's reads
+    // "TOML parse error at line 2, column 10").
+    if let config::ConfigError::FileParse { uri, cause } = &error {
+        let cause = cause.to_string();
+        let position = cause.lines().next().unwrap_or_default();
+        let position = position
+            .find("line ")
+            .map_or("position unknown", |at| &position[at..]);
+        return ConfigError::new(
+            uri.clone().unwrap_or_else(|| "config".to_owned()),
+            format!("syntax error at {position}"),
+        );
+    }
+    // The found value is left out: it may be the secret, in the wrong type
+    // (an unquoted all-digit `jwt.secret` in a file).
+    if let config::ConfigError::Type {
+        key: Some(key),
+        unexpected,
+        expected,
+        ..
+    } = &error
+    {
+        // `64-bit integer `123``, `string "abc"`: the kind, without the value.
+        let found = unexpected.to_string();
+        let found = found.split(['`', '"']).next().unwrap_or_default().trim();
+        return ConfigError::new(key.clone(), format!("expected {expected}, found {found}"));
+    }
     let message = error.to_string();
     let key = match &error {
         config::ConfigError::Type { key: Some(key), .. } => key.clone(),
@@ -461,13 +543,139 @@ impl Settings {
                 format!("cannot read `{}`: {error}", self.users.file.display()),
             )
         })?;
-        if self.environment == Environment::Production && users.contains(DEMO_USERS_MARKER) {
-            return Err(ConfigError::new(
+        // Parsed here, so `check-config` refuses what `serve` would (exit 78).
+        let store = crate::credentials::HtpasswdStore::parse(&users).map_err(|error| {
+            ConfigError::new(
                 "users.file",
-                "the demo users file is refused in production",
+                format!("`{}`: {error}", self.users.file.display()),
+            )
+        })?;
+        if self.environment == Environment::Production {
+            self.validate_for_production(&users, store.is_empty())?;
+        }
+        self.validate_roles_and_mfa()
+    }
+
+    /// What production refuses beyond the general rules: demo data, an
+    /// empty users file, files any local user could rewrite.
+    fn validate_for_production(&self, users: &str, no_users: bool) -> Result<(), ConfigError> {
+        let refuse = |message: &str| Err(ConfigError::new("users.file", message));
+        if users.contains(DEMO_USERS_MARKER) {
+            return refuse("the demo users file is refused in production");
+        }
+        // The demo account copied without its marker comment.
+        if demo_hashes().any(|hash| users.contains(hash)) {
+            return refuse("holds the demo user's password hash, refused in production");
+        }
+        if no_users {
+            return refuse("lists no user, so nobody could log in");
+        }
+        let jwt = &self.jwt;
+        let mut files = vec![("users.file".to_owned(), &self.users.file)];
+        files.extend(
+            jwt.secret_file
+                .iter()
+                .map(|f| ("jwt.secret_file".to_owned(), f)),
+        );
+        for (index, key) in jwt.keys.iter().enumerate() {
+            for (field, file) in [
+                ("secret_file", &key.secret_file),
+                ("private_key_file", &key.private_key_file),
+            ] {
+                if let Some(file) = file {
+                    files.push((format!("jwt.keys[{index}].{field}"), file));
+                }
+            }
+        }
+        for (key, file) in files {
+            if is_world_writable(file) {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "`{}` is writable by every user; refused in production (chmod o-w)",
+                        file.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_roles_and_mfa(&self) -> Result<(), ConfigError> {
+        if self.users.admin_group.trim().is_empty() {
+            return Err(ConfigError::new("users.admin_group", "must not be empty"));
+        }
+        self.groups()?;
+        self.totp_secrets()?;
+        let mfa = &self.mfa;
+        if mfa.skew > MAX_TOTP_SKEW {
+            return Err(ConfigError::new(
+                "mfa.skew",
+                format!("must be at most {MAX_TOTP_SKEW} steps, got {}", mfa.skew),
+            ));
+        }
+        if !(MIN_MFA_TOKEN_TTL..=MAX_MFA_TOKEN_TTL).contains(&mfa.token_ttl) {
+            return Err(ConfigError::new(
+                "mfa.token_ttl",
+                format!(
+                    "must be between 30s and 15m, got {}",
+                    humantime::format_duration(mfa.token_ttl)
+                ),
+            ));
+        }
+        if !(1..=MAX_MFA_ATTEMPTS).contains(&mfa.max_attempts) {
+            return Err(ConfigError::new(
+                "mfa.max_attempts",
+                format!(
+                    "must be between 1 and {MAX_MFA_ATTEMPTS}, got {}",
+                    mfa.max_attempts
+                ),
             ));
         }
         Ok(())
+    }
+
+    /// The parsed `users.groups_file`; empty when unset.
+    pub fn groups(&self) -> Result<Groups, ConfigError> {
+        let Some(path) = &self.users.groups_file else {
+            return Ok(Groups::default());
+        };
+        Groups::from_file(path).map_err(|error| {
+            ConfigError::new(
+                "users.groups_file",
+                format!("`{}`: {error}", path.display()),
+            )
+        })
+    }
+
+    /// The parsed `users.totp_file`, empty when unset. A file others can
+    /// read is refused in production; elsewhere the warning is returned.
+    pub fn totp_secrets(&self) -> Result<(TotpSecrets, Option<String>), ConfigError> {
+        let Some(path) = &self.users.totp_file else {
+            return Ok((TotpSecrets::default(), None));
+        };
+        let key_error = |message: String| {
+            ConfigError::new(
+                "users.totp_file",
+                format!("`{}`: {message}", path.display()),
+            )
+        };
+        let secrets = TotpSecrets::from_file(path, self.mfa.skew)
+            .map_err(|error| key_error(error.to_string()))?;
+        let wide = mfa::mode_is_too_wide(path).map_err(|error| key_error(error.to_string()))?;
+        let warning = match wide {
+            None => None,
+            Some(mode) => {
+                let message = format!(
+                    "mode {mode:o} is wider than 0600: others may read the TOTP secrets (chmod 600)"
+                );
+                if self.environment == Environment::Production {
+                    return Err(key_error(message));
+                }
+                Some(format!("users.totp_file: `{}`: {message}", path.display()))
+            }
+        };
+        Ok((secrets, warning))
     }
 
     fn validate_server_limits(&self) -> Result<(), ConfigError> {
@@ -593,6 +801,20 @@ impl JwtSettings {
     }
 }
 
+/// The password hashes of the shipped demo users file.
+fn demo_hashes() -> impl Iterator<Item = &'static str> {
+    include_str!("../config/demo-users.htpasswd")
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| line.split_once(':').map(|(_, hash)| hash.trim()))
+        .filter(|hash| !hash.is_empty())
+}
+
+fn is_world_writable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o002 != 0)
+}
+
 fn or_core_count(value: usize) -> usize {
     if value > 0 {
         value
@@ -657,6 +879,62 @@ mod tests {
     }
 
     #[test]
+    fn string_settings_from_the_environment_arrive_byte_for_byte() {
+        let digits = "1234567890123456789012345678901234567890";
+        let settings = load(
+            &repo_config(),
+            &vars(&[
+                ("TOKENGATE__JWT__SECRET", digits),
+                ("TOKENGATE__JWT__ISSUER", "007"),
+                ("TOKENGATE__JWT__AUDIENCE", "1e3"),
+                ("TOKENGATE__SERVER__INSTANCE_ID", "0x10"),
+                ("TOKENGATE__SERVER__BARE_ROUTE", "true"),
+                ("TOKENGATE__SERVER__WORKERS", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.jwt_secret().unwrap().expose_secret(), digits);
+        assert_eq!(settings.jwt.issuer, "007");
+        assert_eq!(settings.jwt.audience, "1e3");
+        assert_eq!(settings.instance_id().unwrap().as_str(), "0x10");
+        assert!(settings.server.bare_route);
+        assert_eq!(settings.server.workers, 3);
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_line_and_column_but_never_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["default.toml", "development.toml"] {
+            std::fs::copy(repo_config().join(file), dir.path().join(file)).unwrap();
+        }
+        let local = dir.path().join("local.toml");
+        std::fs::write(
+            &local,
+            "[jwt]\nsecret = \"unclosed-secret-0123456789abcdef-0123456789\n",
+        )
+        .unwrap();
+        let error = load(dir.path(), &vars(&[])).unwrap_err();
+        let printed = error.to_string();
+        assert!(!printed.contains("unclosed-secret"), "{printed}");
+        assert!(!printed.contains('\n'), "{printed}");
+        assert!(error.key.ends_with("local.toml"), "{printed}");
+        assert!(printed.contains("line 2, column"), "{printed}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_by_key_but_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("local.toml"),
+            "[jwt]\nsecret = 987654321098765432\n",
+        )
+        .unwrap();
+        let error = load(dir.path(), &vars(&[])).unwrap_err();
+        assert_eq!(error.key, "jwt.secret", "{error}");
+        assert!(!error.to_string().contains("98765"), "{error}");
+    }
+
+    #[test]
     fn bad_duration_names_the_key() {
         let error = load(&repo_config(), &vars(&[("TOKENGATE__JWT__TTL", "soon")])).unwrap_err();
         assert_eq!(error.key, "jwt.ttl", "{error}");
@@ -710,6 +988,102 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.key, "users.file", "{error}");
+    }
+
+    fn production_vars<'a>(
+        users: &'a str,
+        extra: &[(&'a str, &'a str)],
+    ) -> HashMap<String, String> {
+        let mut pairs = vec![
+            ("TOKENGATE_ENV", "production"),
+            (
+                "TOKENGATE__JWT__SECRET",
+                "a-production-secret-of-at-least-32-bytes",
+            ),
+            ("TOKENGATE__USERS__FILE", users),
+        ];
+        pairs.extend_from_slice(extra);
+        vars(&pairs)
+    }
+
+    #[test]
+    fn production_refuses_empty_demo_or_world_writable_users_files_and_secrets() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users");
+        let users_path = users.to_str().unwrap();
+        let real = format!("alice:{}\n", crate::credentials::hash_password("x"));
+        std::fs::write(&users, &real).unwrap();
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o644)).unwrap();
+        load(&repo_config(), &production_vars(users_path, &[])).expect("a sound file loads");
+
+        let demo = std::fs::read_to_string(repo_config().join("demo-users.htpasswd")).unwrap();
+        let without_marker: String = demo
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        for contents in ["", "# only a comment\n", without_marker.as_str()] {
+            std::fs::write(&users, contents).unwrap();
+            let error = load(&repo_config(), &production_vars(users_path, &[])).unwrap_err();
+            assert_eq!(error.key, "users.file", "{contents:?}: {error}");
+        }
+
+        std::fs::write(&users, &real).unwrap();
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let error = load(&repo_config(), &production_vars(users_path, &[])).unwrap_err();
+        assert_eq!(error.key, "users.file", "{error}");
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o646)).unwrap();
+        let extra = [("TOKENGATE__JWT__SECRET_FILE", secret.to_str().unwrap())];
+        let error = load(&repo_config(), &production_vars(users_path, &extra)).unwrap_err();
+        assert_eq!(error.key, "jwt.secret_file", "{error}");
+
+        // Development accepts all of this.
+        std::fs::write(&users, "").unwrap();
+        load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__USERS__FILE", users_path)]),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn production_refuses_the_development_secret_with_spaces_around_it() {
+        let padded = format!("{DEVELOPMENT_SECRET} ");
+        let error = load(
+            &repo_config(),
+            &vars(&[
+                ("TOKENGATE_ENV", "production"),
+                ("TOKENGATE__JWT__SECRET", padded.as_str()),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "jwt.secret", "{error}");
+    }
+
+    #[test]
+    fn users_files_serve_would_refuse_are_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users");
+        for line in [
+            "alice:$apr1$abc$def",
+            "alice:{SHA}abc=",
+            "alice:plaintext",
+            "alice:ab01FAX.bQRSU",
+        ] {
+            std::fs::write(&users, format!("{line}\n")).unwrap();
+            let error = load(
+                &repo_config(),
+                &vars(&[("TOKENGATE__USERS__FILE", users.to_str().unwrap())]),
+            )
+            .unwrap_err();
+            assert_eq!(error.key, "users.file", "{line}: {error}");
+            assert!(error.message.contains("line 1"), "{error}");
+        }
     }
 
     #[test]

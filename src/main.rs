@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     match &cli.command {
         None | Some(Command::Serve) => serve(&cli),
         Some(Command::HashPassword { user }) => cli::hash_password_command(user),
+        Some(Command::Totp { action }) => cli::totp_command(action),
         Some(Command::CheckConfig) => cli::check_config(&cli),
         Some(Command::Healthcheck { timeout }) => cli::healthcheck(&cli, *timeout),
     }

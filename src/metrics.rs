@@ -44,6 +44,7 @@ pub const TOKEN_REASONS: &[&str] = &[
     "malformed",
     "too_large",
     "expired",
+    "lifetime_too_long",
     "not_yet_valid",
     "invalid_signature",
     "wrong_algorithm",
@@ -59,8 +60,13 @@ pub const TOKEN_REASONS: &[&str] = &[
 pub const LOGIN_OUTCOMES: &[&str] = &[
     "success",
     "invalid_credentials",
+    "mfa_required",
+    "invalid_code",
+    "invalid_mfa_token",
+    "invalid_request",
     "throttled",
     "busy",
+    "unavailable",
     "error",
 ];
 

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use crate::auth::TokenError;
+use crate::auth::{AccessDenied, TokenError};
 use crate::routes::{prefers_html, security_headers};
 
 /// The style sheet every page inlines.
@@ -34,6 +34,11 @@ pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
         csp_hash(STYLE),
     )
 });
+
+/// The code-entry page's policy: the same, except that its form may post to
+/// this origin (`form-action 'self'`); it runs no script.
+pub static CODE_ENTRY_POLICY: LazyLock<String> =
+    LazyLock::new(|| CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action 'self'"));
 
 /// A CSP source expression for an inline element with exactly this text.
 fn csp_hash(source: &str) -> String {
@@ -85,9 +90,63 @@ pub struct AccessGrantedPage<'a> {
     pub expiry: Expiry,
 }
 
+/// Asked before a private link's token becomes the sign-in cookie, when the
+/// link came from another site or names another user than the cookie does
+/// (login CSRF: someone else's link must not silently sign you in as them).
+#[derive(Template)]
+#[template(path = "confirm_sign_in.html")]
+pub struct ConfirmSignInPage<'a> {
+    pub heading: &'static str,
+    /// The link's user.
+    pub user: &'a str,
+    /// The user the cookie signs in now, when it is another.
+    pub current_user: Option<&'a str>,
+    /// A same-origin link that confirms.
+    pub continue_to: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "login_failed.html")]
 pub struct LoginFailedPage;
+
+/// The second step of a login for a user enrolled in TOTP: a form posting
+/// the code, with the `mfa_token` in a hidden field, to `/login/totp`.
+#[derive(Template)]
+#[template(path = "code_entry.html")]
+pub struct CodeEntryPage<'a> {
+    pub user: &'a str,
+    pub mfa_token: &'a str,
+    /// Why the last code was refused, if it was.
+    pub problem: Option<&'a str>,
+}
+
+/// A valid token that may not open this page (403).
+#[derive(Template)]
+#[template(path = "access_denied.html")]
+pub struct AccessDeniedPage {
+    heading: &'static str,
+    explanation: &'static str,
+    action: &'static str,
+}
+
+impl From<&AccessDenied> for AccessDeniedPage {
+    fn from(denied: &AccessDenied) -> Self {
+        match denied {
+            AccessDenied::InsufficientRole { .. } => Self {
+                heading: "Not allowed",
+                explanation: "You are signed in, but your account is not in a group \
+                              that may open this page. Ask an administrator if you need it.",
+                action: "Log in as someone else",
+            },
+            AccessDenied::InsufficientAuthentication => Self {
+                heading: "A one-time code is needed",
+                explanation: "This page needs a login with your authenticator app's \
+                              one-time code as well as your password.",
+                action: "Log in with a code",
+            },
+        }
+    }
+}
 
 #[derive(Template)]
 #[template(path = "token_rejected.html")]
@@ -163,11 +222,46 @@ pub fn html_page(mut response: HttpResponseBuilder, page: &impl Template) -> Htt
     }
 }
 
-/// Middleware for routes guarded by [`Authenticated`](crate::auth::Authenticated):
-/// a browser gets the token's 401 as a page saying what was wrong, still a
-/// 401 with the same Bearer challenge; API clients keep the JSON body.
+/// Renders `page` under the code-entry page's policy, whose form may post here.
+pub fn code_entry_page(response: HttpResponseBuilder, page: &CodeEntryPage<'_>) -> HttpResponse {
+    let mut response = html_page(response, page);
+    if let Ok(policy) = header::HeaderValue::from_str(&CODE_ENTRY_POLICY) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
+}
+
+/// Middleware for routes guarded by [`Authenticated`](crate::auth::Authenticated)
+/// and the role and second-factor guards: a browser gets the token's 401 or
+/// the guard's 403 as a page saying what was wrong, with the same status and
+/// Bearer challenge; API clients keep the JSON body.
 pub fn token_error_pages<B: MessageBody + 'static>() -> ErrorHandlers<B> {
-    ErrorHandlers::new().handler(StatusCode::UNAUTHORIZED, render_token_error)
+    ErrorHandlers::new()
+        .handler(StatusCode::UNAUTHORIZED, render_token_error)
+        .handler(StatusCode::FORBIDDEN, render_access_denied)
+}
+
+fn render_access_denied<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let denied = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<AccessDenied>())
+        .cloned();
+    let Some(denied) = denied.filter(|_| prefers_html(response.request())) else {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    };
+    let mut page = HttpResponse::Forbidden();
+    page.insert_header((header::WWW_AUTHENTICATE, denied.challenge()));
+    let page = html_page(page, &AccessDeniedPage::from(&denied));
+    Ok(ErrorHandlerResponse::Response(
+        response.into_response(page).map_into_right_body(),
+    ))
 }
 
 fn render_token_error<B>(
@@ -205,6 +299,13 @@ mod tests {
         assert!(policy.contains(&csp_hash(STYLE)), "{policy}");
         assert!(!policy.contains("unsafe-inline"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    }
+
+    #[test]
+    fn only_the_code_entry_page_may_post_a_form() {
+        assert!(CONTENT_SECURITY_POLICY.contains("form-action 'none'"));
+        assert!(CODE_ENTRY_POLICY.contains("form-action 'self'"));
+        assert!(!CODE_ENTRY_POLICY.contains("form-action 'none'"));
     }
 
     #[test]

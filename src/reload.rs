@@ -1,5 +1,5 @@
 //! Live reload: SIGHUP (or [`Reloader::reload`]) reads the layered config,
-//! the users file and the keys again and swaps them in, or keeps the running
+//! the users, groups and TOTP files and the keys again and swaps them in, or keeps the running
 //! set when anything is invalid.
 
 use std::sync::Arc;
@@ -9,9 +9,10 @@ use actix_web::web;
 use tokio::sync::Mutex;
 
 use crate::audit::Audit;
-use crate::auth::{Issuer, KeySet, TokenSources, Verifier};
+use crate::auth::{AdminGroup, Issuer, KeySet, TokenSources, Verifier};
 use crate::config::{ConfigError, Settings};
 use crate::credentials::{HashingPool, HtpasswdStore};
+use crate::directory::Directory;
 use crate::metrics::Metrics;
 
 /// Everything a reload replaces, built from settings.
@@ -19,6 +20,8 @@ pub(crate) struct LiveState {
     pub issuer: Issuer,
     pub verifier: Verifier,
     pub store: HtpasswdStore,
+    pub directory: Directory,
+    pub admin_group: String,
     pub keys_summary: String,
 }
 
@@ -35,19 +38,38 @@ impl LiveState {
             jwt.leeway,
             TokenSources::new(jwt.sources.clone(), &jwt.cookie_name),
         )
-        .with_jwks_max_age(jwt.jwks_max_age);
+        .with_jwks_max_age(jwt.jwks_max_age)
+        .with_max_lifetime(jwt.ttl);
         let store = HtpasswdStore::from_file(&settings.users.file).map_err(|error| {
             ConfigError::new(
                 "users.file",
                 format!("`{}`: {error}", settings.users.file.display()),
             )
         })?;
+        let groups = settings.groups()?;
+        let (totp, warning) = settings.totp_secrets()?;
+        if let Some(warning) = warning {
+            log::warn!("{warning}");
+        }
         Ok(Self {
             issuer,
             verifier,
             store,
+            directory: Directory::new(groups, totp, settings.mfa.clone()),
+            admin_group: settings.users.admin_group.clone(),
             keys_summary,
         })
+    }
+
+    /// Users, groups and second-factor enrolments, for the log.
+    pub fn users_summary(&self) -> String {
+        let entries = self.directory.load();
+        format!(
+            "{} user(s), {} group(s), {} enrolled in TOTP",
+            self.store.len(),
+            entries.groups.group_count(),
+            entries.totp.len()
+        )
     }
 }
 
@@ -81,6 +103,8 @@ pub struct Reloader {
     issuer: web::Data<Issuer>,
     verifier: web::Data<Verifier>,
     pool: web::Data<HashingPool>,
+    directory: web::Data<Directory>,
+    admin_group: web::Data<AdminGroup>,
     /// The settings in force; held while a reload runs so two never interleave.
     current: Arc<Mutex<Settings>>,
     metrics: Option<Arc<Metrics>>,
@@ -93,11 +117,15 @@ impl Reloader {
         issuer: web::Data<Issuer>,
         verifier: web::Data<Verifier>,
         pool: web::Data<HashingPool>,
+        directory: web::Data<Directory>,
+        admin_group: web::Data<AdminGroup>,
     ) -> Self {
         Self {
             issuer,
             verifier,
             pool,
+            directory,
+            admin_group,
             current: Arc::new(Mutex::new(settings.clone())),
             metrics: None,
             audit: None,
@@ -169,16 +197,18 @@ impl Reloader {
             }
         };
         let old_kid = self.issuer.kid();
+        let users = state.users_summary();
         // Verifier first: a token the new issuer mints must already verify.
         self.verifier.replace(state.verifier);
         self.issuer.replace(state.issuer);
-        let users = state.store.len();
+        self.directory.replace(state.directory);
+        self.admin_group.replace(state.admin_group);
         self.pool.replace_store(Arc::new(state.store));
         warn_about_restart_only_changes(&current, &settings);
         *current = settings;
         let took = started.elapsed();
         log::info!(
-            "configuration reloaded in {:.1}ms: {}; {users} user(s); ttl {}",
+            "configuration reloaded in {:.1}ms: {}; {users}; ttl {}",
             took.as_secs_f64() * 1000.0,
             state.keys_summary,
             humantime::format_duration(current.jwt.ttl),
@@ -193,6 +223,11 @@ fn warn_about_restart_only_changes(old: &Settings, new: &Settings) {
         serde_json::to_value(&old.server).ok() != serde_json::to_value(&new.server).ok();
     if server_changed {
         log::warn!("the server section changed; it takes effect only after a restart");
+    }
+    let limits_changed =
+        serde_json::to_value(&old.limits).ok() != serde_json::to_value(&new.limits).ok();
+    if limits_changed {
+        log::warn!("the limits section changed; it takes effect only after a restart");
     }
     if old.users.hash_concurrency != new.users.hash_concurrency {
         log::warn!("users.hash_concurrency changed; it takes effect only after a restart");

@@ -12,9 +12,11 @@ use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::audit::Audit;
+use crate::auth::AdminGroup;
 use crate::config::Settings;
 use crate::credentials::HashingPool;
 use crate::metrics::{self, Metrics, ScrapeHook};
+use crate::mfa::{MemoryMfaStore, MfaStore};
 use crate::proxy::INSTANCE_ID_HEADER;
 use crate::reload::{LiveState, Reloader};
 use crate::routes::{self, Readiness};
@@ -26,6 +28,7 @@ use crate::{request_limits, telemetry};
 /// `tokengate_http_requests_total` (a route missing here still counts).
 pub const ROUTE_PATTERNS: &[&str] = &[
     "/login",
+    "/login/totp",
     "/access",
     "/auth/verify",
     "/healthz",
@@ -49,11 +52,12 @@ pub struct Application {
 impl Application {
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let state = LiveState::from_settings(settings)?;
-        log::info!(
-            "{}; loaded {} user(s) from the users file",
-            state.keys_summary,
-            state.store.len()
-        );
+        log::info!("{}; loaded {}", state.keys_summary, state.users_summary());
+        for (user, weakness) in state.store.needing_rehash() {
+            log::warn!(
+                "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
+            );
+        }
         let metrics_on_main = settings.metrics.listen().is_none();
         // Only the routes this listener serves: any other path is `unmatched`.
         let served = ROUTE_PATTERNS
@@ -64,6 +68,10 @@ impl Application {
         metrics_arc.signing_key(&state.issuer.kid().unwrap_or_default());
         let metrics = web::Data::from(metrics_arc.clone());
         let issuer = web::Data::new(state.issuer);
+        let directory = web::Data::new(state.directory);
+        let admin_group = web::Data::new(AdminGroup::new(state.admin_group));
+        let mfa_store: web::Data<dyn MfaStore> =
+            web::Data::from(Arc::new(MemoryMfaStore::default()) as Arc<dyn MfaStore>);
         let verifier = web::Data::new(state.verifier);
         let pool = web::Data::new(
             HashingPool::new(Arc::new(state.store), settings.hash_concurrency())
@@ -80,8 +88,15 @@ impl Application {
         log::info!("instance id: {instance_id}");
         let audit = Audit::new(instance_id.as_str());
         let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
-        let reloader = Reloader::new(settings, issuer.clone(), verifier.clone(), pool.clone())
-            .observed(metrics_arc, audit.clone());
+        let reloader = Reloader::new(
+            settings,
+            issuer.clone(),
+            verifier.clone(),
+            pool.clone(),
+            directory.clone(),
+            admin_group.clone(),
+        )
+        .observed(metrics_arc, audit.clone());
         let audit = web::Data::new(audit);
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.
@@ -115,6 +130,9 @@ impl Application {
                 .app_data(verifier.clone())
                 .app_data(pool.clone())
                 .app_data(throttle.clone())
+                .app_data(directory.clone())
+                .app_data(admin_group.clone())
+                .app_data(mfa_store.clone())
                 .app_data(readiness_data.clone())
                 .configure(configure)
                 .configure(|cfg| {
@@ -203,6 +221,7 @@ impl Application {
 /// The routes, shared by the binary and anything embedding tokengate.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(routes::login))
+        .route("/login/totp", web::post().to(routes::login_totp))
         .service(
             web::resource("/access")
                 .wrap(pages::token_error_pages())

@@ -5,7 +5,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
-use super::{Claims, Key, KeySet, TOKEN_TYPE};
+use super::{AMR_PASSWORD, Claims, Key, KeySet, MFA_TOKEN_TYPE, TOKEN_TYPE, mfa_audience};
 
 /// Mints tokens for users who passed the login check. The signing key and
 /// rules can be replaced while serving ([`Issuer::replace`]); each token is
@@ -84,29 +84,96 @@ impl Issuer {
         is_slow_to_sign(self.current.load().header.alg)
     }
 
+    /// An access token for a password-only login with no roles.
     pub fn mint(&self, subject: &str) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        self.mint_for(&Subject {
+            name: subject,
+            roles: &[],
+            amr: &[AMR_PASSWORD],
+        })
+    }
+
+    /// An access token for `subject`, carrying its roles and how it authenticated.
+    pub fn mint_for(
+        &self,
+        subject: &Subject<'_>,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let signer = self.current.load();
         let now = OffsetDateTime::now_utc();
-        let expires_at = now + signer.ttl;
-        let claims = Claims {
-            sub: subject.to_owned(),
-            iat: now.unix_timestamp(),
-            nbf: now.unix_timestamp(),
-            exp: expires_at.unix_timestamp(),
-            jti: uuid::Uuid::new_v4().simple().to_string(),
-            iss: signer.issuer.clone(),
-            aud: signer.audience.clone(),
-        };
+        let claims = signer.claims(subject, now, signer.ttl, &signer.audience);
         let token = jsonwebtoken::encode(&signer.header, &claims, &signer.key)?;
-        Ok(IssuedToken {
+        Ok(IssuedToken::new(token, now, signer.ttl))
+    }
+
+    /// The short-lived `mfa_token` a password step hands out when a code is
+    /// still due. Its own `typ` (`mfa+jwt`) and audience (`<aud>:mfa`) mean
+    /// no access-token check accepts it, and it carries no roles.
+    pub fn mint_mfa(
+        &self,
+        subject: &str,
+        ttl: Duration,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        let signer = self.current.load();
+        let now = OffsetDateTime::now_utc();
+        let subject = Subject {
+            name: subject,
+            roles: &[],
+            amr: &[AMR_PASSWORD],
+        };
+        let claims = signer.claims(&subject, now, ttl, &mfa_audience(&signer.audience));
+        let mut header = signer.header.clone();
+        header.typ = Some(MFA_TOKEN_TYPE.to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, &signer.key)?;
+        Ok(IssuedToken::new(token, now, ttl))
+    }
+}
+
+/// Who a token is minted for: the user, their groups and the RFC 8176
+/// methods they authenticated with.
+pub struct Subject<'a> {
+    pub name: &'a str,
+    pub roles: &'a [String],
+    pub amr: &'a [&'a str],
+}
+
+impl IssuedToken {
+    fn new(token: String, now: OffsetDateTime, ttl: Duration) -> Self {
+        let expires_at = now + ttl;
+        Self {
             token,
             expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
-            expires_in: signer.ttl.as_secs(),
-        })
+            expires_in: ttl.as_secs(),
+        }
     }
 }
 
 impl Signer {
+    fn claims(
+        &self,
+        subject: &Subject<'_>,
+        now: OffsetDateTime,
+        ttl: Duration,
+        audience: &str,
+    ) -> Claims {
+        let now_seconds = now.unix_timestamp();
+        Claims {
+            sub: subject.name.to_owned(),
+            iat: now_seconds,
+            nbf: now_seconds,
+            exp: (now + ttl).unix_timestamp(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            iss: self.issuer.clone(),
+            aud: audience.to_owned(),
+            roles: subject.roles.to_vec(),
+            amr: subject
+                .amr
+                .iter()
+                .map(|&method| method.to_owned())
+                .collect(),
+            auth_time: Some(now_seconds),
+        }
+    }
+
     fn new(key: &Key, issuer: String, audience: String, ttl: Duration) -> Self {
         let mut header = Header::new(key.algorithm());
         header.typ = Some(TOKEN_TYPE.to_owned());

@@ -373,7 +373,8 @@ fn check_secret(
             format!("must be at least {MIN_HMAC_SECRET_BYTES} bytes"),
         ));
     }
-    if environment == Environment::Production && secret == DEVELOPMENT_SECRET {
+    // Padded or wrapped, it is still the published secret.
+    if environment == Environment::Production && secret.contains(DEVELOPMENT_SECRET) {
         return Err(ConfigError::new(
             key,
             "the development secret is refused in production",

@@ -4,20 +4,37 @@
 mod claims;
 mod error;
 mod extractor;
+mod guard;
 mod issuer;
 mod keys;
 mod refusal;
 mod sources;
 mod verifier;
 
-pub use claims::Claims;
+pub use claims::{
+    AMR_OTP, AMR_PASSWORD, AuthorizationClaims, Claims, MAX_USERNAME_BYTES, check_username,
+};
 pub use error::TokenError;
 pub use extractor::Authenticated;
-pub use issuer::{IssuedToken, Issuer};
+pub use guard::{
+    AccessDenied, AdminGroup, Operator, RequireMfa, RequireRole, Role, check_roles,
+    check_second_factor,
+};
+pub use issuer::{IssuedToken, Issuer, Subject};
 pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
 pub use refusal::Refusal;
-pub use sources::{QUERY_PARAMETER, TokenSources, basic_credentials};
+pub use sources::{HOST_COOKIE_PREFIX, QUERY_PARAMETER, TokenSources, basic_credentials};
 pub use verifier::Verifier;
 
 /// The `typ` header tokengate mints and requires (RFC 8725 3.11, RFC 9068).
 pub const TOKEN_TYPE: &str = "at+jwt";
+
+/// The `typ` of the short-lived token between the password and the code
+/// steps; never accepted where an access token is expected.
+pub const MFA_TOKEN_TYPE: &str = "mfa+jwt";
+
+/// The audience an `mfa_token` carries: the access tokens' audience with
+/// `:mfa` appended, so no access-token check accepts it.
+pub fn mfa_audience(audience: &str) -> String {
+    format!("{audience}:mfa")
+}

@@ -15,6 +15,8 @@ pub enum Refusal {
     /// Longer than the verifier reads.
     TooLarge,
     Expired,
+    /// `exp` further ahead than the longest lifetime tokengate mints.
+    LifetimeTooLong,
     /// `nbf` in the future.
     NotYetValid,
     InvalidSignature,
@@ -40,6 +42,7 @@ impl Refusal {
             Refusal::Malformed => "malformed",
             Refusal::TooLarge => "too_large",
             Refusal::Expired => "expired",
+            Refusal::LifetimeTooLong => "lifetime_too_long",
             Refusal::NotYetValid => "not_yet_valid",
             Refusal::InvalidSignature => "invalid_signature",
             Refusal::WrongAlgorithm => "wrong_algorithm",

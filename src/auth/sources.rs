@@ -11,23 +11,50 @@ use crate::config::TokenSource;
 /// The query parameter the private link carries the token in.
 pub const QUERY_PARAMETER: &str = "token";
 
+/// Browsers keep a cookie with this name prefix only if it was set over
+/// HTTPS with `Path=/` and no `Domain`, so a sibling subdomain cannot plant
+/// one (cookie tossing).
+pub const HOST_COOKIE_PREFIX: &str = "__Host-";
+
 /// Where, and in which order, the extractor looks for a token.
 #[derive(Debug, Clone)]
 pub struct TokenSources {
     order: Vec<TokenSource>,
     cookie_name: String,
+    /// `__Host-` + `cookie_name`: the name over HTTPS.
+    host_cookie_name: String,
 }
 
 impl TokenSources {
     pub fn new(order: Vec<TokenSource>, cookie_name: impl Into<String>) -> Self {
+        let cookie_name = cookie_name.into();
+        let host_cookie_name = if cookie_name.starts_with(HOST_COOKIE_PREFIX) {
+            cookie_name.clone()
+        } else {
+            format!("{HOST_COOKIE_PREFIX}{cookie_name}")
+        };
         Self {
             order,
-            cookie_name: cookie_name.into(),
+            cookie_name,
+            host_cookie_name,
         }
     }
 
+    /// The configured name (`jwt.cookie_name`), as used over plain HTTP.
     pub fn cookie_name(&self) -> &str {
         &self.cookie_name
+    }
+
+    /// The cookie's name for this request: `__Host-` prefixed when the
+    /// client used HTTPS (as [`crate::proxy::is_https`] decides), the
+    /// configured name otherwise. Only that name is read, so over HTTPS a
+    /// cookie planted under the plain name is ignored.
+    pub fn cookie_name_for(&self, req: &HttpRequest) -> &str {
+        if crate::proxy::is_https(req) {
+            &self.host_cookie_name
+        } else {
+            &self.cookie_name
+        }
     }
 
     pub fn includes(&self, source: TokenSource) -> bool {
@@ -50,7 +77,7 @@ impl TokenSources {
             let found = match source {
                 TokenSource::Query => from_query(req.query_string()),
                 TokenSource::Bearer => from_bearer(req)?,
-                TokenSource::Cookie => from_cookie(req, &self.cookie_name),
+                TokenSource::Cookie => from_cookie(req, self.cookie_name_for(req))?,
             };
             if let Some(token) = found {
                 return Ok(Some((source, token)));
@@ -67,16 +94,25 @@ fn from_query(query: &str) -> Option<Cow<'_, str>> {
 }
 
 /// Borrowed from the `Cookie` header: `HttpRequest::cookie` would copy every
-/// cookie the browser sent into an owned list first.
-fn from_cookie<'r>(req: &'r HttpRequest, name: &str) -> Option<Cow<'r, str>> {
-    req.headers()
+/// cookie the browser sent into an owned list first. Two different values
+/// under the name are refused rather than the first believed: one of them
+/// was planted (cookie tossing from a sibling subdomain, say).
+fn from_cookie<'r>(req: &'r HttpRequest, name: &str) -> Result<Option<Cow<'r, str>>, TokenError> {
+    let mut values = req
+        .headers()
         .get_all(header::COOKIE)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| Cookie::parse(pair.trim()).ok())
-        .find(|cookie| cookie.name() == name)
-        .and_then(|cookie| cookie.value_raw())
-        .map(Cow::Borrowed)
+        .filter(|cookie| cookie.name() == name)
+        .filter_map(|cookie| cookie.value_raw());
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.any(|other| other != first) {
+        return Err(TokenError::Invalid);
+    }
+    Ok(Some(Cow::Borrowed(first)))
 }
 
 fn from_bearer(req: &HttpRequest) -> Result<Option<Cow<'static, str>>, TokenError> {
@@ -169,6 +205,22 @@ mod tests {
         assert!(basic_credentials(&other).is_none());
         let sources = TokenSources::new(vec![TokenSource::Bearer], "c");
         assert_eq!(sources.find(&other).unwrap(), None);
+    }
+
+    #[test]
+    fn two_different_cookies_under_the_name_are_refused() {
+        let req = TestRequest::default()
+            .append_header((
+                header::COOKIE,
+                "tokengate_token=a.b.c; tokengate_token=x.y.z",
+            ))
+            .to_http_request();
+        let sources = TokenSources::new(vec![TokenSource::Cookie], "tokengate_token");
+        assert_eq!(sources.find(&req), Err(TokenError::Invalid));
+        assert_eq!(
+            cookie_token(&["tokengate_token=a.b.c", "tokengate_token=a.b.c"]).as_deref(),
+            Some("a.b.c")
+        );
     }
 
     #[test]

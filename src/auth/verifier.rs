@@ -5,15 +5,23 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use arc_swap::{ArcSwap, Guard};
+use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Validation};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use super::{Key, KeySet, Refusal, TOKEN_TYPE, TokenError, TokenSources};
+use super::{
+    Claims, Key, KeySet, MFA_TOKEN_TYPE, Refusal, TOKEN_TYPE, TokenError, TokenSources,
+    check_username, mfa_audience,
+};
 
 /// Longest token accepted for decoding; anything larger is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// The longest lifetime a token may have left unless the app sets its own
+/// ([`Verifier::with_max_lifetime`]): the longest `jwt.ttl` allowed.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Checks tokens: the key chosen by `kid`, only that key's algorithm, explicit
 /// claim rules. Register it as `web::Data<Verifier>` and the
@@ -25,12 +33,16 @@ pub struct Verifier {
     current: ArcSwap<Rules>,
     /// Seconds; beside the rules since it only shapes the JWK Set's answer.
     jwks_max_age: AtomicU64,
+    /// Seconds a token's `exp` may lie beyond now (plus leeway).
+    max_lifetime: AtomicU64,
 }
 
 struct Rules {
     keys: KeySet,
     /// One per key, in the same order: each pins its key's algorithm.
     validations: Vec<Validation>,
+    /// The same, for `mfa_token`s: their own audience.
+    mfa_validations: Vec<Validation>,
     sources: TokenSources,
     leeway: Duration,
     /// Built once: the public keys never change without a new `Rules`.
@@ -75,16 +87,33 @@ impl Verifier {
             .iter()
             .map(|key| validation(key.algorithm(), issuer, audience, leeway))
             .collect();
+        let mfa_audience = mfa_audience(audience);
+        let mfa_validations = keys
+            .keys()
+            .iter()
+            .map(|key| validation(key.algorithm(), issuer, &mfa_audience, leeway))
+            .collect();
         Self {
             current: ArcSwap::from_pointee(Rules {
                 jwks: keys.jwks(),
                 keys,
                 validations,
+                mfa_validations,
                 sources,
                 leeway,
             }),
             jwks_max_age: AtomicU64::new(0),
+            max_lifetime: AtomicU64::new(DEFAULT_MAX_LIFETIME.as_secs()),
         }
+    }
+
+    /// Refuses tokens whose `exp` lies further than this (plus leeway) in
+    /// the future: no issuer of ours mints them, and an `exp` near `i64::MAX`
+    /// broke the expiry header and the cookie hand-off. Set to `jwt.ttl`.
+    pub fn with_max_lifetime(self, max_lifetime: Duration) -> Self {
+        self.max_lifetime
+            .store(max_lifetime.as_secs(), Ordering::Relaxed);
+        self
     }
 
     /// How long clients may cache the JWK Set (`Cache-Control: max-age`).
@@ -98,6 +127,8 @@ impl Verifier {
     pub fn replace(&self, other: Verifier) {
         self.jwks_max_age
             .store(other.jwks_max_age.into_inner(), Ordering::Relaxed);
+        self.max_lifetime
+            .store(other.max_lifetime.into_inner(), Ordering::Relaxed);
         self.current.store(other.current.into_inner());
     }
 
@@ -122,7 +153,11 @@ impl Verifier {
     pub fn check<C: DeserializeOwned>(&self, req: &HttpRequest) -> Result<C, Refusal> {
         let rules = self.current.load();
         let token = rules.sources.find(req)?.ok_or(Refusal::Missing)?;
-        rules.verify(&token)
+        rules.verify(&token, self.max_lifetime())
+    }
+
+    fn max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.max_lifetime.load(Ordering::Relaxed))
     }
 
     /// The clock-skew allowance in force.
@@ -132,12 +167,43 @@ impl Verifier {
 
     /// Verifies signature, algorithm, `typ` and claims, and returns the claims.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
-        self.current.load().verify(token).map_err(Refusal::error)
+        self.current
+            .load()
+            .verify(token, self.max_lifetime())
+            .map_err(Refusal::error)
+    }
+
+    /// Verifies an `mfa_token` (its own `typ` and audience; see
+    /// [`Issuer::mint_mfa`](super::Issuer::mint_mfa)). Access tokens fail here.
+    pub fn verify_mfa(&self, token: &str) -> Result<Claims, TokenError> {
+        let rules = self.current.load();
+        rules
+            .verify_as(
+                token,
+                &rules.mfa_validations,
+                MFA_TOKEN_TYPE,
+                self.max_lifetime(),
+            )
+            .map_err(Refusal::error)
     }
 }
 
 impl Rules {
-    fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, Refusal> {
+    fn verify<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        max_lifetime: Duration,
+    ) -> Result<C, Refusal> {
+        self.verify_as(token, &self.validations, TOKEN_TYPE, max_lifetime)
+    }
+
+    fn verify_as<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        validations: &[Validation],
+        expected_typ: &str,
+        max_lifetime: Duration,
+    ) -> Result<C, Refusal> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Refusal::TooLarge);
         }
@@ -161,18 +227,30 @@ impl Rules {
             }
         };
         let key = &self.keys.keys()[index];
-        let data = jsonwebtoken::decode::<C>(token, key.decoding(), &self.validations[index])
+        let data = jsonwebtoken::decode::<C>(token, key.decoding(), &validations[index])
             .map_err(|error| Refusal::from_jwt_error(error.kind()))?;
         // The kid must name the key that checked it (with one key: none, or its own).
         if self.keys.position(data.header.kid.as_deref()) != Some(index) {
             return Err(Refusal::UnknownKey);
         }
         // RFC 7515 4.1.11: tokengate understands no critical extension.
-        if data.header.crit.is_some() {
+        // RFC 8725 3.6: no encrypted (`enc`) or compressed (`zip`) tokens.
+        if data.header.crit.is_some() || data.header.enc.is_some() || data.header.zip.is_some() {
             return Err(Refusal::WrongType);
         }
+        let latest = jsonwebtoken::get_current_timestamp()
+            .saturating_add(max_lifetime.as_secs())
+            .saturating_add(self.leeway.as_secs());
+        // An empty or odd `sub` would travel in X-Auth-Request-User.
+        let bounds = bounds(token).ok_or(Refusal::Malformed)?;
+        if bounds.exp > latest {
+            return Err(Refusal::LifetimeTooLong);
+        }
+        if check_username(&bounds.sub).is_err() {
+            return Err(Refusal::Invalid);
+        }
         match data.header.typ.as_deref() {
-            Some(typ) if is_expected_type(typ) => Ok(data.claims),
+            Some(typ) if is_expected_type(typ, expected_typ) => Ok(data.claims),
             _ => Err(Refusal::WrongType),
         }
     }
@@ -191,13 +269,29 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: Durati
     validation
 }
 
+/// The claims every token is held to, whatever the caller's claims type:
+/// read again from the payload, for a token whose signature checked out.
+#[derive(serde::Deserialize)]
+struct Bounds {
+    exp: u64,
+    sub: String,
+}
+
+fn bounds(token: &str) -> Option<Bounds> {
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
 /// RFC 7515 4.1.9: `typ` compares case-insensitively, `application/` optional.
-fn is_expected_type(typ: &str) -> bool {
+fn is_expected_type(typ: &str, expected: &str) -> bool {
     let typ = match typ.split_at_checked(12) {
         Some((prefix, rest)) if prefix.eq_ignore_ascii_case("application/") => rest,
         _ => typ,
     };
-    typ.eq_ignore_ascii_case(TOKEN_TYPE)
+    typ.eq_ignore_ascii_case(expected)
 }
 
 #[cfg(test)]
@@ -261,6 +355,42 @@ mod tests {
     }
 
     #[test]
+    fn mfa_tokens_and_access_tokens_never_stand_in_for_each_other() {
+        let (issuer, verifier) = pair(Duration::from_secs(60));
+        let mfa = issuer.mint_mfa("alice", Duration::from_secs(300)).unwrap();
+        assert_eq!(
+            verifier.verify::<Claims>(&mfa.token),
+            Err(TokenError::Invalid)
+        );
+        let claims = verifier.verify_mfa(&mfa.token).unwrap();
+        assert_eq!(claims.sub, "alice");
+        assert_eq!(claims.aud, "aud:mfa");
+        assert!(claims.roles.is_empty());
+        assert_eq!(claims.exp - claims.iat, 300);
+        let access = issuer.mint("alice").unwrap();
+        assert_eq!(verifier.verify_mfa(&access.token), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn minted_tokens_record_roles_and_the_methods_used() {
+        let (issuer, verifier) = pair(Duration::from_secs(60));
+        let plain: Claims = verifier.verify(&issuer.mint("a").unwrap().token).unwrap();
+        assert_eq!(plain.amr, ["pwd"]);
+        assert!(plain.roles.is_empty());
+        assert_eq!(plain.auth_time, Some(plain.iat));
+        let roles = vec!["admins".to_owned()];
+        let subject = crate::auth::Subject {
+            name: "a",
+            roles: &roles,
+            amr: &["pwd", "otp"],
+        };
+        let token = issuer.mint_for(&subject).unwrap().token;
+        let claims: Claims = verifier.verify(&token).unwrap();
+        assert_eq!(claims.roles, ["admins"]);
+        assert_eq!(claims.amr, ["pwd", "otp"]);
+    }
+
+    #[test]
     fn oversized_tokens_are_refused_unread() {
         let (_, verifier) = pair(Duration::from_secs(60));
         let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
@@ -269,10 +399,11 @@ mod tests {
 
     #[test]
     fn typ_comparison_follows_rfc_7515() {
-        assert!(is_expected_type("at+jwt"));
-        assert!(is_expected_type("AT+JWT"));
-        assert!(is_expected_type("application/at+jwt"));
-        assert!(!is_expected_type("JWT"));
-        assert!(!is_expected_type("application/jwt"));
+        assert!(is_expected_type("at+jwt", TOKEN_TYPE));
+        assert!(is_expected_type("AT+JWT", TOKEN_TYPE));
+        assert!(is_expected_type("application/at+jwt", TOKEN_TYPE));
+        assert!(!is_expected_type("JWT", TOKEN_TYPE));
+        assert!(!is_expected_type("application/jwt", TOKEN_TYPE));
+        assert!(!is_expected_type("mfa+jwt", TOKEN_TYPE));
     }
 }

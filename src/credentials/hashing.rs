@@ -51,9 +51,77 @@ impl PasswordHash {
         match self {
             PasswordHash::Argon2(encoded) => phc::PasswordHash::new(encoded)
                 .is_ok_and(|hash| verify_argon2(password.as_bytes(), &hash)),
-            PasswordHash::Bcrypt(encoded) => bcrypt::verify(password, encoded).unwrap_or(false),
+            // bcrypt reads only the first 72 bytes: a longer password would
+            // log in with any tail. The hash is still computed (on the first
+            // 72 bytes), so a long password costs what any other does.
+            PasswordHash::Bcrypt(encoded) => {
+                let matched = bcrypt::verify(password, encoded).unwrap_or(false);
+                matched && password.len() <= MAX_BCRYPT_PASSWORD_BYTES
+            }
         }
     }
+
+    /// What a check against this hash costs: the scheme and its parameters.
+    /// Two hashes of one shape take the same time whatever the password.
+    pub fn shape(&self) -> String {
+        match self {
+            // `$argon2id$v=19$m=19456,t=2,p=1$salt$hash`: all but the salt,
+            // and the output length, which sets the final hashing work.
+            PasswordHash::Argon2(encoded) => {
+                let parts: Vec<&str> = encoded.split('$').collect();
+                let output = parts.last().map_or(0, |hash| hash.len());
+                format!("{} output={output}", parts[..parts.len().min(4)].join("$"))
+            }
+            // `$2y$10$...`: the variants differ in bug fixes, not cost.
+            PasswordHash::Bcrypt(encoded) => format!("bcrypt cost={}", bcrypt_cost(encoded)),
+        }
+    }
+
+    /// Why this hash should be replaced by a fresh `hash-password` one, if it
+    /// should: bcrypt below cost 10, argon2 other than argon2id or below
+    /// OWASP's minimum parameters.
+    pub fn weakness(&self) -> Option<String> {
+        match self {
+            PasswordHash::Bcrypt(encoded) => {
+                let cost = bcrypt_cost(encoded);
+                (cost < MIN_BCRYPT_COST).then(|| format!("bcrypt cost {cost} is below 10"))
+            }
+            PasswordHash::Argon2(encoded) => {
+                let hash = phc::PasswordHash::new(encoded).ok()?;
+                let params = Params::try_from(&hash).ok()?;
+                if hash.algorithm.as_str() != "argon2id" {
+                    return Some(format!("{} is not argon2id", hash.algorithm.as_str()));
+                }
+                let (m, t) = (params.m_cost(), params.t_cost());
+                let meets_owasp = OWASP_ARGON2ID_MINIMUMS
+                    .iter()
+                    .any(|&(min_m, min_t)| m >= min_m && t >= min_t);
+                (!meets_owasp).then(|| {
+                    format!("argon2id m={m} KiB, t={t} is below OWASP's minimums (m=19456, t=2)")
+                })
+            }
+        }
+    }
+}
+
+/// bcrypt reads this many bytes of a password and ignores the rest.
+pub const MAX_BCRYPT_PASSWORD_BYTES: usize = 72;
+
+/// OWASP Password Storage Cheat Sheet: bcrypt work factor 10 or more.
+const MIN_BCRYPT_COST: u32 = 10;
+
+/// OWASP Password Storage Cheat Sheet: argon2id (memory KiB, iterations),
+/// each pair equally strong.
+const OWASP_ARGON2ID_MINIMUMS: [(u32, u32); 5] =
+    [(47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5)];
+
+/// `$2y$10$...` → 10; parse guaranteed the prefix, not the number.
+fn bcrypt_cost(encoded: &str) -> u32 {
+    encoded
+        .split('$')
+        .nth(2)
+        .and_then(|cost| cost.parse().ok())
+        .unwrap_or(0)
 }
 
 /// What `argon2`'s own `verify_password` does, but computed in this thread's
@@ -155,6 +223,36 @@ mod tests {
         let hash = PasswordHash::parse(&encoded).unwrap();
         assert!(hash.verify("hunter2"));
         assert!(!hash.verify("hunter3"));
+    }
+
+    #[test]
+    fn bcrypt_refuses_a_password_longer_than_the_72_bytes_it_reads() {
+        let password = "p".repeat(MAX_BCRYPT_PASSWORD_BYTES);
+        let hash = PasswordHash::parse(&bcrypt::hash(&password, 4).unwrap()).unwrap();
+        assert!(hash.verify(&password));
+        assert!(!hash.verify(&format!("{password}and any tail")));
+    }
+
+    #[test]
+    fn weak_parameters_are_named_and_the_defaults_are_not() {
+        let weak_bcrypt = PasswordHash::parse(&bcrypt::hash("x", 4).unwrap()).unwrap();
+        assert!(weak_bcrypt.weakness().unwrap().contains("cost 4"));
+        let bcrypt_10 = PasswordHash::parse(&bcrypt::hash("x", 10).unwrap()).unwrap();
+        assert_eq!(bcrypt_10.weakness(), None);
+        assert_eq!(
+            PasswordHash::parse(&hash_password("x")).unwrap().weakness(),
+            None
+        );
+        let weak_argon2 = PasswordHash::parse(
+            "$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHRzYWx0$Z2FNlbdGSsJ2TCgJO7u2Ng",
+        )
+        .unwrap();
+        assert!(weak_argon2.weakness().unwrap().contains("m=4096"));
+        let argon2i = PasswordHash::parse(
+            "$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$Z2FNlbdGSsJ2TCgJO7u2Ng",
+        )
+        .unwrap();
+        assert!(argon2i.weakness().unwrap().contains("not argon2id"));
     }
 
     #[test]

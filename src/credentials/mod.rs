@@ -1,10 +1,12 @@
-//! The login side: the credential-store trait, the htpasswd store, password
-//! hashing, and the bounded pool that keeps hashing off the async workers.
+//! The login side: the credential-store trait, the htpasswd store, the
+//! groups file, password hashing, and the bounded pool that keeps hashing off the async workers.
 
+mod groups;
 mod hashing;
 mod htpasswd;
 mod pool;
 
+pub use groups::{Groups, GroupsError};
 pub use hashing::{PasswordHash, hash_password};
 pub use htpasswd::{HtpasswdError, HtpasswdStore};
 pub use pool::{HashingPool, PoolError};

@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use super::{prefers_html, security_headers};
 use crate::auth::{Authenticated, Claims, QUERY_PARAMETER, Verifier};
 use crate::config::TokenSource;
-use crate::pages::{AccessGrantedPage, Expiry, html_page};
+use crate::pages::{AccessGrantedPage, ConfirmSignInPage, Expiry, html_page};
 
 /// How long the cookie outlives its token (plus leeway): long enough that a
 /// reload soon after expiry still says "expired" rather than "no token".
@@ -66,8 +66,8 @@ pub async fn access(
                 expires_at: rfc3339(claims.exp),
             });
     }
-    if let Some(redirect) = move_token_to_cookie(&req, &verifier, claims.exp) {
-        return redirect;
+    if let Some(answer) = move_token_to_cookie(&req, &verifier, &claims) {
+        return answer;
     }
     let page = AccessGrantedPage {
         user: &claims.sub,
@@ -80,7 +80,16 @@ pub async fn access(
 /// token moved into an HttpOnly cookie, so it stays out of history,
 /// bookmarks and the next page's Referer. `None` when the token did not come
 /// from the query, or cookies are not a configured source.
-fn move_token_to_cookie(req: &HttpRequest, verifier: &Verifier, exp: i64) -> Option<HttpResponse> {
+///
+/// Against login CSRF, the cookie is only set on a navigation from this
+/// site or a direct one (typed, bookmarked, pasted), and never replaces a
+/// valid cookie for another user: both get a page asking first, whose link
+/// is a same-origin click (with `switch=1` to confirm a switch of user).
+fn move_token_to_cookie(
+    req: &HttpRequest,
+    verifier: &Verifier,
+    claims: &Claims,
+) -> Option<HttpResponse> {
     let sources = verifier.sources();
     if !sources.includes(TokenSource::Cookie) {
         return None;
@@ -88,13 +97,40 @@ fn move_token_to_cookie(req: &HttpRequest, verifier: &Verifier, exp: i64) -> Opt
     let Ok(Some((TokenSource::Query, token))) = sources.locate(req) else {
         return None;
     };
-    let until = exp + verifier.leeway().as_secs() as i64 + EXPIRED_NOTICE_SECONDS;
+    let navigation = Navigation::of(req);
+    if navigation == Navigation::CrossSite {
+        let here = without(req, &[SWITCH_PARAMETER]);
+        return Some(confirm(&ConfirmSignInPage {
+            heading: "One more step",
+            user: &claims.sub,
+            current_user: None,
+            continue_to: &here,
+        }));
+    }
+    let confirmed = navigation == Navigation::SameOrigin && query_has(req, SWITCH_PARAMETER, "1");
+    if let Some(current) = cookie_user(req, verifier, sources.cookie_name_for(req))
+        && current != claims.sub
+        && !confirmed
+    {
+        let switch = format!("{}&{SWITCH_PARAMETER}=1", without(req, &[SWITCH_PARAMETER]));
+        return Some(confirm(&ConfirmSignInPage {
+            heading: "Switch user?",
+            user: &claims.sub,
+            current_user: Some(&current),
+            continue_to: &switch,
+        }));
+    }
+    let until = claims
+        .exp
+        .saturating_add(verifier.leeway().as_secs() as i64)
+        .saturating_add(EXPIRED_NOTICE_SECONDS);
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let cookie = Cookie::build(sources.cookie_name().to_owned(), token.into_owned())
+    // Over HTTPS (this listener's, or a trusted proxy's X-Forwarded-Proto)
+    // the `__Host-` name, which needs Secure, Path=/ and no Domain.
+    let cookie = Cookie::build(sources.cookie_name_for(req).to_owned(), token.into_owned())
         .http_only(true)
         .same_site(SameSite::Strict)
         .path("/")
-        // HTTPS as this listener or a trusted proxy (X-Forwarded-Proto) saw it.
         .secure(crate::proxy::is_https(req))
         .max_age(time::Duration::seconds((until - now).max(0)))
         .expires(OffsetDateTime::from_unix_timestamp(until).ok()?)
@@ -103,16 +139,79 @@ fn move_token_to_cookie(req: &HttpRequest, verifier: &Verifier, exp: i64) -> Opt
     security_headers(&mut response);
     Some(
         response
-            .insert_header((header::LOCATION, without_token(req)))
+            .insert_header((
+                header::LOCATION,
+                without(req, &[QUERY_PARAMETER, SWITCH_PARAMETER]),
+            ))
             .cookie(cookie)
             .finish(),
     )
 }
 
-/// The request's path and query, less the token parameter.
-fn without_token(req: &HttpRequest) -> String {
+/// The query parameter that confirms a switch of user on the confirmation page.
+const SWITCH_PARAMETER: &str = "switch";
+
+/// How the browser came to this request, from Fetch Metadata
+/// (`Sec-Fetch-Site`), or `Origin` where a browser sends no such header.
+#[derive(Debug, PartialEq, Eq)]
+enum Navigation {
+    SameOrigin,
+    /// Typed, bookmarked, pasted; or a client that sends neither header.
+    Direct,
+    CrossSite,
+}
+
+impl Navigation {
+    fn of(req: &HttpRequest) -> Self {
+        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        match header("sec-fetch-site") {
+            Some("same-origin") => Navigation::SameOrigin,
+            Some("none") => Navigation::Direct,
+            // `same-site` too: a sibling subdomain is another party.
+            Some(_) => Navigation::CrossSite,
+            None => match header("origin") {
+                Some(origin) if !is_own_origin(req, origin) => Navigation::CrossSite,
+                Some(_) => Navigation::SameOrigin,
+                None => Navigation::Direct,
+            },
+        }
+    }
+}
+
+fn is_own_origin(req: &HttpRequest, origin: &str) -> bool {
+    let scheme = if crate::proxy::is_https(req) {
+        "https"
+    } else {
+        "http"
+    };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    host.is_some_and(|host| origin == format!("{scheme}://{host}"))
+}
+
+/// The user a valid token cookie signs in, if the request carries one.
+fn cookie_user(req: &HttpRequest, verifier: &Verifier, name: &str) -> Option<String> {
+    let value = req.cookie(name)?;
+    verifier
+        .verify::<Claims>(value.value())
+        .ok()
+        .map(|claims| claims.sub)
+}
+
+fn query_has(req: &HttpRequest, name: &str, value: &str) -> bool {
+    form_urlencoded::parse(req.query_string().as_bytes()).any(|(n, v)| n == name && v == value)
+}
+
+fn confirm(page: &ConfirmSignInPage<'_>) -> HttpResponse {
+    html_page(HttpResponse::Ok(), page)
+}
+
+/// The request's path and query, less the named parameters.
+fn without(req: &HttpRequest, names: &[&str]) -> String {
     let rest: Vec<_> = form_urlencoded::parse(req.query_string().as_bytes())
-        .filter(|(name, _)| name != QUERY_PARAMETER)
+        .filter(|(name, _)| !names.contains(&name.as_ref()))
         .collect();
     if rest.is_empty() {
         return req.path().to_owned();

@@ -5,10 +5,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_httpauth::headers::authorization::Basic;
 use serde::Serialize;
 
+use super::second_factor::mfa_challenge;
 use super::{prefers_json, security_headers};
 use crate::audit::Audit;
-use crate::auth::{IssuedToken, Issuer, basic_credentials};
+use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
 use crate::credentials::HashingPool;
+use crate::directory::Directory;
 use crate::error::LoginError;
 use crate::metrics::Metrics;
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
@@ -25,8 +27,18 @@ pub(crate) struct TokenResponse {
     expires_in: u64,
 }
 
+/// A 401 from `/login`: an error, or the `mfa_required` step.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // A schema only.
+pub(crate) enum LoginRefused<'a> {
+    Error(super::Error),
+    MfaRequired(super::second_factor::MfaRequired<'a>),
+}
+
 /// Checks HTTP Basic credentials and answers with a private link (HTML) or a
-/// token response (JSON). Missing, malformed and wrong credentials all get
+/// token response (JSON); for a user enrolled in TOTP, with the second step
+/// instead (see [`super::second_factor`]). Missing, malformed and wrong credentials all get
 /// the same 401 challenge. Attempts over the throttle's limits get a 429
 /// before any password is hashed.
 #[utoipa::path(
@@ -43,9 +55,11 @@ pub(crate) struct TokenResponse {
             (TokenResponse = "application/json"),
             (String = "text/html"),
         )),
-        (status = 401, description = "Valid credentials are required (`invalid_credentials`)",
-            headers(("WWW-Authenticate" = String, description = "Basic challenge")),
-            content((super::Error = "application/json"), (String = "text/html"))),
+        (status = 401, description = "Valid credentials are required (`invalid_credentials`), \
+            or, for a user enrolled in TOTP, the password was right and a one-time code is due \
+            (`mfa_required`, with the `mfa_token` for `/login/totp`)",
+            headers(("WWW-Authenticate" = String, description = "Basic, or RFC 9470 challenge")),
+            content((LoginRefused = "application/json"), (String = "text/html"))),
         (status = 429, description = "Too many attempts from this address or for this user \
             (`too_many_requests`)",
             headers(("Retry-After" = String, description = "Seconds to wait")),
@@ -69,15 +83,22 @@ pub async fn login(
     result
 }
 
+/// A login answered `Ok` that is not (yet) a success: the TOTP step is due.
+#[derive(Clone, Copy)]
+pub(super) struct LoginOutcome(pub &'static str);
+
 /// The login's outcome in the metrics and the audit trail.
-fn record_login(
+pub(super) fn record_login(
     req: &HttpRequest,
     user: Option<&str>,
     result: &Result<HttpResponse, LoginError>,
     took: Duration,
 ) {
     let outcome = match result {
-        Ok(_) => "success",
+        Ok(response) => response
+            .extensions()
+            .get::<LoginOutcome>()
+            .map_or("success", |outcome| outcome.0),
         Err(error) => error.outcome(),
     };
     if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
@@ -87,7 +108,7 @@ fn record_login(
         return;
     };
     match (result, user) {
-        (Ok(_), Some(user)) => audit.login_succeeded(req, user),
+        (Ok(_), Some(user)) if outcome == "success" => audit.login_succeeded(req, user),
         (Err(LoginError::Throttled { .. }), Some(user)) => audit.login_throttled(req, user),
         _ => audit.login_failed(req, user, outcome),
     }
@@ -118,37 +139,77 @@ async fn attempt(
         return Err(rejected);
     }
 
-    let issued = mint(issuer.into_inner(), &username).await?;
+    // Optional, so an app registering only the login's own data still works:
+    // without a directory, nobody has groups or a second factor.
+    let entries = req.app_data::<web::Data<Directory>>().map(|d| d.load());
+    if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&username)) {
+        let ttl = entries.mfa.token_ttl;
+        let mut challenge = mfa_challenge(wants_json, issuer.into_inner(), &username, ttl).await?;
+        challenge
+            .extensions_mut()
+            .insert(LoginOutcome("mfa_required"));
+        return Ok(challenge);
+    }
+    let roles = entries.map_or_else(Vec::new, |e| e.groups.of(&username).to_vec());
+    let issued = mint(
+        issuer.into_inner(),
+        username.clone(),
+        roles,
+        &[AMR_PASSWORD],
+    )
+    .await?;
+    Ok(token_response(wants_json, &username, issued))
+}
+
+/// The answer to a completed login: the RFC 6749 token response for JSON
+/// clients, the private-link page for browsers.
+pub(super) fn token_response(
+    wants_json: bool,
+    username: &str,
+    issued: IssuedToken,
+) -> HttpResponse {
     if wants_json {
         let mut response = HttpResponse::Ok();
         security_headers(&mut response);
-        return Ok(response.json(TokenResponse {
+        return response.json(TokenResponse {
             access_token: issued.token,
             token_type: "Bearer",
             expires_in: issued.expires_in,
-        }));
+        });
     }
     // Host-relative, so the link works behind any proxy or load balancer.
     let link = format!("/access?token={}", issued.token);
     let page = PrivateLinkPage {
-        user: &username,
+        user: username,
         link: &link,
         expiry: Expiry::at(issued.expires_at.unix_timestamp()),
     };
-    Ok(html_page(HttpResponse::Ok(), &page))
+    html_page(HttpResponse::Ok(), &page)
 }
 
 /// Signs on the async worker, unless the key is RSA: its signature (about
 /// 1.3 ms) would hold up every request queued on the worker, so it runs on
 /// the blocking pool instead.
-async fn mint(issuer: Arc<Issuer>, subject: &str) -> Result<IssuedToken, LoginError> {
-    let issued = if issuer.signs_slowly() {
-        let subject = subject.to_owned();
-        web::block(move || issuer.mint(&subject))
+pub(super) async fn mint(
+    issuer: Arc<Issuer>,
+    name: String,
+    roles: Vec<String>,
+    amr: &'static [&'static str],
+) -> Result<IssuedToken, LoginError> {
+    let slow = issuer.signs_slowly();
+    let sign = move || {
+        issuer.mint_for(&Subject {
+            name: &name,
+            roles: &roles,
+            amr,
+        })
+    };
+    let issued = if slow {
+        web::block(sign)
             .await
             .map_err(|e| LoginError::Internal(e.to_string()))?
     } else {
-        issuer.mint(subject)
+        sign()
     };
     issued.map_err(|e| LoginError::Internal(e.to_string()))
 }

@@ -5,6 +5,7 @@ mod bare;
 mod health;
 mod jwks;
 mod login;
+mod second_factor;
 mod verify;
 
 pub use access::access;
@@ -12,7 +13,8 @@ pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use jwks::jwks;
 pub use login::login;
-pub use verify::{EXPIRES_HEADER, USER_HEADER, verify};
+pub use second_factor::{CodeError, login_totp};
+pub use verify::{EXPIRES_HEADER, ROLES_HEADER, USER_HEADER, verify};
 
 /// The routes' part of the OpenAPI document: every handler annotated with
 /// `#[utoipa::path]` is listed here (a new endpoint adds its line), and
@@ -20,6 +22,7 @@ pub use verify::{EXPIRES_HEADER, USER_HEADER, verify};
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     login::login,
+    second_factor::login_totp,
     access::access,
     verify::verify,
     health::healthz,
@@ -29,7 +32,7 @@ pub use verify::{EXPIRES_HEADER, USER_HEADER, verify};
 pub struct Paths;
 
 /// Every JSON error body: a stable, documented `error` code and a sentence.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 #[allow(dead_code)] // A schema only; each boundary serializes its own.
 pub(crate) struct Error {
     /// `token_missing`, `token_expired`, `token_invalid`, `invalid_credentials`,

@@ -230,3 +230,22 @@ async fn auth_scheme_names_are_case_insensitive() {
         assert_eq!(access.status(), StatusCode::OK, "{scheme}");
     }
 }
+
+#[tokio::test]
+async fn a_signed_token_with_an_empty_or_malformed_sub_is_refused() {
+    let app = spawn_app().await;
+    for sub in ["", " alice", "alice,admin", "al\u{1}ice", "josé"] {
+        let mut claims = valid_claims();
+        claims["sub"] = json!(sub);
+        let token = sign(&minted_header(), &claims, SECRET);
+        assert_token_rejected(app.access_with_bearer(&token).await, "token_invalid").await;
+        let verify = app
+            .client
+            .get(app.url("/auth/verify"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(verify.status(), StatusCode::UNAUTHORIZED, "{sub:?}");
+    }
+}

@@ -32,7 +32,15 @@ fn hash_password_prints_an_htpasswd_line_that_verifies() {
 #[test]
 fn hash_password_refuses_an_empty_password_or_bad_user() {
     let dir = tempfile::tempdir().unwrap();
-    for (user, stdin) in [("carol", "\n"), ("car:ol", "pw\n")] {
+    for (user, stdin) in [
+        ("carol", "\n"),
+        ("car:ol", "pw\n"),
+        (" carol", "pw\n"),
+        ("carol ", "pw\n"),
+        ("carol,admin", "pw\n"),
+        ("car\u{7}ol", "pw\n"),
+        ("carolé", "pw\n"),
+    ] {
         let mut child = tokengate_command(&dir)
             .args(["hash-password", "--user", user])
             .stdin(Stdio::piped())
@@ -77,4 +85,53 @@ fn check_config_fails_on_a_bad_value() {
         .unwrap();
     assert_eq!(output.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&output.stderr).contains("jwt.algorithm"));
+}
+
+#[test]
+fn check_config_and_serve_refuse_a_users_file_serve_cannot_use_with_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("bad-users");
+    std::fs::write(&users, "alice:$apr1$abc$def\n").unwrap();
+    for command in ["check-config", "serve"] {
+        let output = tokengate_command(&dir)
+            .arg(command)
+            .env("TOKENGATE__USERS__FILE", &users)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(78), "{command}: {output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("users.file"),
+            "{command}: {output:?}"
+        );
+    }
+}
+
+#[test]
+fn check_config_and_start_up_name_the_users_whose_hash_is_weak() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("weak-users");
+    let weak = bcrypt::hash("x", 4).unwrap();
+    std::fs::write(
+        &users,
+        format!("{}oldtimer:{weak}\n", crate::helpers::users_file_contents()),
+    )
+    .unwrap();
+    let output = tokengate_command(&dir)
+        .arg("check-config")
+        .env("TOKENGATE__USERS__FILE", &users)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        printed.contains("# user `oldtimer` needs a rehash (bcrypt cost 4 is below 10)"),
+        "{printed}"
+    );
+    assert!(!printed.contains("`alice` needs"), "{printed}");
+
+    let binary = crate::helpers::RunningBinary::start(|command| {
+        command.env("TOKENGATE__USERS__FILE", &users);
+    });
+    let log = binary.log();
+    assert!(log.contains("user `oldtimer` needs a rehash"), "{log}");
 }

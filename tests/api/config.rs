@@ -44,7 +44,8 @@ fn layers_apply_in_order_env_then_local_then_environment_file_then_default() {
 fn tokengate_env_selects_the_environment_file() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    write(dir, "users", "");
+    // Production refuses an empty users file.
+    write(dir, "users", crate::helpers::users_file_contents());
     write(dir, "development.toml", "[jwt]\nttl = \"2m\"\n");
     write(
         dir,

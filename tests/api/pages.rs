@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, USER, spawn_app, spawn_app_with};
+use crate::helpers::{HTML_USER, PASSWORD, TestApp, USER, spawn_app, spawn_app_with};
 
 const BROWSER_ACCEPT: &str =
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
@@ -253,4 +253,156 @@ async fn a_cross_site_arrival_without_the_cookie_is_offered_a_same_site_click() 
     let page = same_site.text().await.unwrap();
     assert!(page.contains("No access token"));
     assert!(!page.contains("id=\"continue\""));
+}
+
+async fn open_link(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+    fetch_site: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .get(app.url(path))
+        .header("Accept", BROWSER_ACCEPT);
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    if let Some(site) = fetch_site {
+        request = request.header("Sec-Fetch-Site", site);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_private_link_from_another_site_asks_before_setting_the_cookie() {
+    // Login CSRF: a link to `/access?token=<attacker's>` on another site
+    // must not sign the victim's browser in as the attacker.
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let path = format!("/access?token={token}");
+    for site in ["cross-site", "same-site"] {
+        let response = open_link(&app, &path, None, Some(site)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{site}");
+        assert!(response.headers().get("set-cookie").is_none(), "{site}");
+        assert_strict_page_headers(response.headers());
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains("<h1 id=\"title\">One more step</h1>"),
+            "{page}"
+        );
+        assert!(page.contains(&format!("<strong id=\"user\">{USER}</strong>")));
+        assert!(page.contains(&format!("id=\"continue\" class=\"button\" href=\"{path}\"")));
+    }
+    // An Origin from elsewhere, where a browser sends no Fetch Metadata.
+    let response = app
+        .client
+        .get(app.url(&path))
+        .header("Accept", BROWSER_ACCEPT)
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("set-cookie").is_none());
+    // The click on that page, and a direct navigation, hand off as before.
+    for site in ["same-origin", "none"] {
+        let response = open_link(&app, &path, None, Some(site)).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{site}");
+        let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+        assert!(set_cookie.starts_with(&format!("tokengate_token={token};")));
+    }
+}
+
+#[tokio::test]
+async fn a_link_for_another_user_never_silently_replaces_the_cookie() {
+    let app = spawn_app().await;
+    let mine = app.token().await;
+    let theirs = {
+        let response = app.login_json(HTML_USER, PASSWORD).await;
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    };
+    let cookie = format!("tokengate_token={mine}");
+    let path = format!("/access?token={theirs}");
+    for site in ["same-origin", "none"] {
+        let response = open_link(&app, &path, Some(&cookie), Some(site)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{site}");
+        assert!(response.headers().get("set-cookie").is_none(), "{site}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Switch user?"), "{page}");
+        assert!(page.contains(&format!("<strong id=\"current-user\">{USER}</strong>")));
+        assert!(
+            page.contains(&format!("href=\"{path}&#38;switch=1\"")),
+            "{page}"
+        );
+    }
+    // Only a click on that page (same-origin) confirms the switch.
+    let confirm = format!("{path}&switch=1");
+    for site in ["cross-site", "none"] {
+        let response = open_link(&app, &confirm, Some(&cookie), Some(site)).await;
+        assert!(response.headers().get("set-cookie").is_none(), "{site}");
+    }
+    let response = open_link(&app, &confirm, Some(&cookie), Some("same-origin")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/access");
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(set_cookie.starts_with(&format!("tokengate_token={theirs};")));
+    // A link for the user already signed in just refreshes the cookie.
+    let fresh = app.token().await;
+    let response = open_link(
+        &app,
+        &format!("/access?token={fresh}"),
+        Some(&cookie),
+        Some("none"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn over_https_the_cookie_is_host_prefixed_and_only_that_name_counts() {
+    let app = spawn_app_with(&[("TOKENGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let token = app.token().await;
+    let response = app
+        .client
+        .get(app.url(&format!("/access?token={token}")))
+        .header("Accept", BROWSER_ACCEPT)
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        set_cookie.starts_with(&format!("__Host-tokengate_token={token};")),
+        "{set_cookie}"
+    );
+    let attributes = cookie_attributes(set_cookie);
+    assert!(attributes.iter().any(|a| a == "secure") && attributes.iter().any(|a| a == "path=/"));
+    assert!(!attributes.iter().any(|a| a.starts_with("domain=")));
+    let access = |cookie: String| {
+        app.client
+            .get(app.url("/access"))
+            .header("X-Forwarded-Proto", "https")
+            .header("Cookie", cookie)
+            .send()
+    };
+    assert_eq!(
+        access(format!("__Host-tokengate_token={token}"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // A cookie tossed from a sibling subdomain cannot carry the prefix.
+    assert_eq!(
+        access(format!("tokengate_token={token}"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // Two different values under the name: one was planted; neither counts.
+    let other = app.token().await;
+    let both = format!("__Host-tokengate_token={token}; __Host-tokengate_token={other}");
+    assert_eq!(access(both).await.unwrap().status(), 401);
 }

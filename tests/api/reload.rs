@@ -319,3 +319,32 @@ fn sighup_reloads_the_running_binary_and_a_bad_config_keeps_the_old_one() {
         .unwrap();
     eprintln!("{reloaded}");
 }
+
+#[test]
+fn a_reload_that_changes_the_limits_says_they_need_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, users_file_contents()).unwrap();
+    config_with_ttl(dir.path(), "42s");
+    let binary = RunningBinary::start(|command| {
+        command
+            .env("TOKENGATE_CONFIG_DIR", dir.path())
+            .env("TOKENGATE__USERS__FILE", &users);
+    });
+    std::fs::write(
+        dir.path().join("default.toml"),
+        "[jwt]\nttl = \"42s\"\n[limits]\nlogin_per_user_burst = 3\n",
+    )
+    .unwrap();
+    binary.hangup();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !binary.log().contains("configuration reloaded") {
+        assert!(Instant::now() < deadline, "no reload in:\n{}", binary.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = binary.log();
+    assert!(
+        log.contains("limits section changed; it takes effect only after a restart"),
+        "{log}"
+    );
+}

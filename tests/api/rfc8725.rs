@@ -6,7 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{SECRET, assert_token_rejected, minted_header, sign, spawn_app, valid_claims};
+use crate::helpers::{
+    SECRET, assert_token_rejected, minted_header, sign, spawn_app, spawn_app_with, valid_claims,
+};
 
 #[tokio::test]
 async fn critical_header_extensions_are_rejected() {
@@ -57,4 +59,44 @@ async fn encrypted_or_otherwise_shaped_tokens_are_rejected() {
     ] {
         assert_token_rejected(app.access_with_bearer(&token).await, "token_invalid").await;
     }
+}
+
+#[tokio::test]
+async fn compressed_or_encryption_marked_tokens_are_rejected() {
+    // RFC 8725 3.6: a signed token that names `zip` or `enc` is refused, even
+    // with a valid signature.
+    let app = spawn_app().await;
+    let mut zipped = minted_header();
+    zipped.extras.insert("zip", "DEF");
+    let mut encrypted = minted_header();
+    encrypted.extras.insert("enc", "A256GCM");
+    for header in [zipped, encrypted] {
+        let token = sign(&header, &valid_claims(), SECRET);
+        assert_token_rejected(app.access_with_bearer(&token).await, "token_invalid").await;
+    }
+}
+
+#[tokio::test]
+async fn tokens_living_longer_than_the_configured_ttl_are_rejected() {
+    let app = spawn_app_with(&[("TOKENGATE__JWT__TTL", "10m")]).await;
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    for exp in [now + 11 * 60, now + 400 * 24 * 3600, i64::MAX - 1, i64::MAX] {
+        let mut claims = valid_claims();
+        claims["exp"] = json!(exp);
+        let token = sign(&minted_header(), &claims, SECRET);
+        assert_token_rejected(app.access_with_bearer(&token).await, "token_invalid").await;
+        let verify = app
+            .client
+            .get(app.url("/auth/verify"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(verify.status(), StatusCode::UNAUTHORIZED, "exp {exp}");
+    }
+    // Within the ttl: still accepted.
+    let mut claims = valid_claims();
+    claims["exp"] = json!(now + 9 * 60);
+    let token = sign(&minted_header(), &claims, SECRET);
+    assert_eq!(app.access_with_bearer(&token).await.status(), 200);
 }

@@ -1,11 +1,20 @@
-"""Three tokengate replicas behind real nginx, on loopback.
+"""Three tokengate replicas behind real nginx.
 
-The replicas run as processes of the debug binary (the default, for quick
-local runs) or, with TOKENGATE_E2E_IMAGE set, as containers of that image on
-the host network (what .ci/docker-e2e does). nginx runs deploy/nginx.conf with
-only its addresses swapped for loopback ones.
+Three ways to run them:
+- processes of the debug binary on loopback (the default, for quick local
+  runs), nginx running deploy/nginx.conf with only its addresses swapped for
+  loopback ones;
+- with TOKENGATE_E2E_IMAGE set, containers of that image on the host network,
+  the same nginx on loopback;
+- with TOKENGATE_E2E_COMPOSE naming a compose file as well, the deployment
+  that file describes, already up (`docker-compose up -d`, as the README's
+  quick start does): nginx is reached on its published port
+  (TOKENGATE_E2E_URL), the replicas directly on their container addresses,
+  and the user is the quick start's (TOKENGATE_E2E_USER,
+  TOKENGATE_E2E_PASSWORD). .ci/docker-e2e runs the last two.
 """
 
+import io
 import json
 import os
 import re
@@ -13,6 +22,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -25,11 +35,15 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("TOKENGATE_E2E_IMAGE")
 DOCKER = os.environ.get("DOCKER", "docker")
+COMPOSE_FILE = os.environ.get("TOKENGATE_E2E_COMPOSE")
+COMPOSE = os.environ.get("COMPOSE", "docker-compose").split()
 BINARY = Path(os.environ.get("TOKENGATE_BIN", REPO / "target" / "debug" / "tokengate"))
 NGINX = os.environ.get("NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
 
-USER = "alice"
-PASSWORD = "e2e password"
+USER = os.environ.get("TOKENGATE_E2E_USER", "alice")
+PASSWORD = os.environ.get("TOKENGATE_E2E_PASSWORD", "e2e password")
+# In no group, unlike USER (an admin): the role-protected location refuses them.
+OTHER_USER = "bob"
 # Ports inside this suite's range (18000-18999).
 REPLICA_PORTS = {"replica-a": 18101, "replica-b": 18102, "replica-c": 18103}
 OUTSIDER_PORT = 18104
@@ -70,6 +84,9 @@ class Replica:
 
     def __init__(self, name, port, workdir, settings_file, secret_file, users_file):
         self.name = name
+        # What docker commands call the container.
+        self.ref = name
+        self.host = "127.0.0.1"
         self.port = port
         self.workdir = workdir
         self.settings_file = settings_file
@@ -92,6 +109,7 @@ class Replica:
             command += [
                 "--volume", f"{self.settings_file}:/app/config/local.toml:ro",
                 "--volume", f"{self.users_file}:/etc/tokengate/users:ro",
+                "--volume", f"{self.users_file.parent / 'groups'}:/etc/tokengate/groups:ro",
                 "--volume", f"{self.secret_file}:/run/secrets/jwt_secret:ro",
                 IMAGE,
             ]
@@ -112,7 +130,7 @@ class Replica:
     def signal(self, signum):
         if IMAGE:
             subprocess.run(
-                [DOCKER, "kill", "--signal", signal.Signals(signum).name, self.name],
+                [DOCKER, "kill", "--signal", signal.Signals(signum).name, self.ref],
                 check=True,
                 capture_output=True,
             )
@@ -122,7 +140,7 @@ class Replica:
     def is_running(self):
         if IMAGE:
             state = subprocess.run(
-                [DOCKER, "inspect", "-f", "{{.State.Running}}", self.name],
+                [DOCKER, "inspect", "-f", "{{.State.Running}}", self.ref],
                 capture_output=True,
                 text=True,
             )
@@ -133,7 +151,7 @@ class Replica:
         """The exit status once stopped."""
         if IMAGE:
             waited = subprocess.run(
-                [DOCKER, "wait", self.name],
+                [DOCKER, "wait", self.ref],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -144,7 +162,7 @@ class Replica:
 
     def log(self):
         if IMAGE:
-            logs = subprocess.run([DOCKER, "logs", self.name], capture_output=True, text=True)
+            logs = subprocess.run([DOCKER, "logs", self.ref], capture_output=True, text=True)
             return logs.stdout + logs.stderr
         return self.logfile.read_text()
 
@@ -154,6 +172,58 @@ class Replica:
         elif self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+class ComposeReplica(Replica):
+    """A replica service of the compose deployment, reached on its container
+    address (a Linux Docker host routes to its bridge networks)."""
+
+    def __init__(self, service):
+        self.name = service
+        self.port = 8080
+        self.process = None
+        self.ref = compose("ps", "-q", service).stdout.strip()
+        assert self.ref, f"compose has no container for {service}"
+        self.locate()
+
+    def locate(self):
+        networks = json.loads(
+            docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", self.ref)
+        )
+        ((self.host, self.gateway),) = [
+            (network["IPAddress"], network["Gateway"]) for network in networks.values()
+        ]
+        self.url = f"http://{self.host}:{self.port}"
+
+    def start(self):
+        docker("start", self.ref)
+        self.locate()
+        wait_until(lambda: answers(self.url + "/readyz"), 60, f"{self.name} to be ready")
+        return self
+
+    def stop(self):
+        docker("stop", "--time", "15", self.ref)
+
+
+def docker(*args):
+    return subprocess.run([DOCKER, *args], check=True, capture_output=True, text=True).stdout
+
+
+def compose(*args, check=True):
+    """docker-compose on the file under test; the project is named after the
+    file's folder, as for a user running it from the repo root."""
+    return subprocess.run(
+        [*COMPOSE, "-f", COMPOSE_FILE, *args], check=check, capture_output=True, text=True
+    )
+
+
+def container_file(ref, path):
+    """A file's text from a container without running anything in it (the
+    image has no shell or cat): `docker cp` streams a tar."""
+    archive = subprocess.run([DOCKER, "cp", f"{ref}:{path}", "-"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        member = tar.next()
+        return tar.extractfile(member).read().decode()
 
 
 def clean_environment():
@@ -181,11 +251,12 @@ def hash_password(user, password):
     return line
 
 
-def write_settings(workdir, name, secret_path, users_path):
+def write_settings(workdir, name, secret_path, users_path, groups_path):
     """One config folder every replica reads: the repo's files plus local.toml,
-    naming the secret and users files where the replica sees them."""
+    naming the secret, users and groups files where the replica sees them."""
     if IMAGE:
         secret_path, users_path = "/run/secrets/jwt_secret", "/etc/tokengate/users"
+        groups_path = "/etc/tokengate/groups"
     config_dir = workdir / name
     config_dir.mkdir()
     for file in ("default.toml", "production.toml"):
@@ -202,6 +273,7 @@ def write_settings(workdir, name, secret_path, users_path):
         f'secret_file = "{secret_path}"\n'
         "[users]\n"
         f'file = "{users_path}"\n'
+        f'groups_file = "{groups_path}"\n'
     )
     local.chmod(0o644)
     return local
@@ -267,7 +339,46 @@ class EchoHandler(BaseHTTPRequestHandler):
         pass
 
 
+class ComposeCluster:
+    """The deployment deploy/compose.yaml describes, already up."""
+
+    drain_delay = "5s"
+    # /protected/ is the shipped stand-in (it greets the user), not the
+    # suite's echo app.
+    echo_app = False
+
+    def __init__(self):
+        self.nginx_url = os.environ.get("TOKENGATE_E2E_URL", "http://127.0.0.1:8080")
+        self.users = (Path(COMPOSE_FILE).parent / "users.htpasswd").resolve()
+        self.replicas = {
+            service: ComposeReplica(service)
+            for service in ("tokengate-1", "tokengate-2", "tokengate-3")
+        }
+        # nginx's peer for requests through the published port: the host's
+        # address on the bridge (docker-proxy or the NAT rule connects from it).
+        self.published_port_peer = next(iter(self.replicas.values())).gateway
+
+    def start(self):
+        for replica in self.replicas.values():
+            wait_until(lambda: answers(replica.url + "/readyz"), 60, f"{replica.name} to be ready")
+        wait_until(lambda: answers(self.nginx_url + "/healthz"), 30, "nginx to proxy")
+
+    def access_log(self):
+        """nginx's access log: the container's output."""
+        nginx = compose("ps", "-q", "nginx").stdout.strip()
+        return subprocess.run([DOCKER, "logs", nginx], capture_output=True, text=True).stdout
+
+    def stop(self):
+        """`docker-compose down` is the caller's step (the README's)."""
+
+
 class Cluster:
+    # The address a replica logs for requests through nginx that claim to come
+    # from elsewhere: nginx on loopback is trusted, so the claim is believed.
+    published_port_peer = None
+    drain_delay = "1s"
+    echo_app = True
+
     def __init__(self, workdir):
         self.workdir = workdir
         self.nginx = None
@@ -275,9 +386,12 @@ class Cluster:
         self.nginx_url = f"http://127.0.0.1:{NGINX_PORT}"
         self.secret = write_secret(workdir / "jwt_secret")
         self.users = workdir / "users"
-        self.users.write_text(hash_password(USER, PASSWORD))
+        self.users.write_text(hash_password(USER, PASSWORD) + hash_password(OTHER_USER, PASSWORD))
         self.users.chmod(0o644)
-        settings = write_settings(workdir, "config", self.secret, self.users)
+        self.groups = workdir / "groups"
+        self.groups.write_text(f"admins: {USER}\n")
+        self.groups.chmod(0o644)
+        settings = write_settings(workdir, "config", self.secret, self.users, self.groups)
         self.replicas = {
             name: Replica(name, port, workdir, settings, self.secret, self.users)
             for name, port in REPLICA_PORTS.items()
@@ -329,7 +443,7 @@ def workdir():
 def cluster(workdir):
     if not IMAGE:
         assert BINARY.exists(), f"{BINARY} is missing: run `cargo build` first"
-    cluster = Cluster(workdir)
+    cluster = ComposeCluster() if COMPOSE_FILE else Cluster(workdir)
     try:
         cluster.start()
         yield cluster

@@ -1,0 +1,8 @@
+//! The second factor: TOTP secrets and code checks (RFC 6238), and the
+//! store that refuses replayed codes and counts wrong ones.
+
+mod store;
+mod totp;
+
+pub use store::{MemoryMfaStore, MfaStore, MfaStoreError, StoreFuture};
+pub use totp::{DIGITS, Enrolment, STEP_SECONDS, TotpFileError, TotpSecrets, mode_is_too_wide};
