@@ -256,3 +256,41 @@ async fn quotes_and_control_bytes_from_the_client_are_escaped_in_the_access_log(
     assert!(line.contains(r#"/he\"al\\thz"#), "{line}");
     assert!(line.contains(r#""evil\" 200 \"forged\x09x""#), "{line}");
 }
+
+#[tokio::test]
+async fn a_reload_that_changes_the_signing_key_is_audited() {
+    let config = tempfile::tempdir().unwrap();
+    let write = |signing: &str| {
+        let mut entries = Vec::new();
+        for kid in ["hmac-a", "hmac-b"] {
+            let secret = config.path().join(format!("{kid}.secret"));
+            std::fs::write(&secret, format!("{kid}-secret-0123456789abcdef0123456789")).unwrap();
+            entries.push(crate::keys::key_entry(
+                kid,
+                "HS256",
+                &[("secret_file", &secret)],
+            ));
+        }
+        crate::keys::write_keys_config(config.path(), signing, "", &entries);
+    };
+    write("hmac-a");
+    let mut binary = RunningBinary::start(|command| {
+        command.env("TOKENGATE_CONFIG_DIR", config.path());
+    });
+    write("hmac-b");
+    binary.hangup();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !binary.log().contains("event=signing_key_changed") {
+        assert!(std::time::Instant::now() < deadline, "{}", binary.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    binary.terminate();
+    let log = binary.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("event=signing_key_changed"))
+        .unwrap();
+    assert!(line.contains("from `hmac-a` to `hmac-b`"), "{line}");
+    assert!(line.contains("signing_kid=hmac-b"), "{line}");
+    assert!(!log.contains("secret-0123456789"), "{log}");
+}

@@ -7,6 +7,7 @@ use crate::helpers::{
     PASSWORD, SECRET, TestApp, USER, minted_header, sign, spawn_app, spawn_app_from,
     spawn_app_with, valid_claims,
 };
+use crate::keys::{key_entry, write_keys_config};
 
 /// The value of one series (name and labels exactly as exposed).
 fn sample(exposition: &str, series: &str) -> f64 {
@@ -255,4 +256,48 @@ async fn the_exposition_passes_promtool() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Two HMAC keys in a config dir the test rewrites; `signing` signs.
+fn two_key_config(dir: &std::path::Path, signing: &str, extra_jwt: &str) {
+    let mut entries = Vec::new();
+    for kid in ["hmac-a", "hmac-b"] {
+        let secret = dir.join(format!("{kid}.secret"));
+        std::fs::write(&secret, format!("{kid}-secret-0123456789abcdef0123456789")).unwrap();
+        entries.push(key_entry(kid, "HS256", &[("secret_file", &secret)]));
+    }
+    write_keys_config(dir, signing, extra_jwt, &entries);
+}
+
+#[tokio::test]
+async fn the_signing_key_in_force_and_refused_reloads_are_exposed() {
+    let dir = tempfile::tempdir().unwrap();
+    two_key_config(dir.path(), "hmac-a", "");
+    let (app, reloader) = spawn_app_from(dir.path(), &[]).await;
+    let before = scrape(&app).await;
+    assert_eq!(
+        sample(&before, r#"tokengate_signing_key_info{kid="hmac-a"}"#),
+        1.0
+    );
+
+    two_key_config(dir.path(), "hmac-b", "");
+    reloader.reload().await.unwrap();
+    two_key_config(dir.path(), "hmac-a", "ttl = \"2days\"");
+    assert!(reloader.reload().await.is_err());
+    let after = scrape(&app).await;
+
+    let delta = |series: &str| sample(&after, series) - sample(&before, series);
+    assert_eq!(
+        delta(r#"tokengate_config_reloads_total{outcome="success"}"#),
+        1.0
+    );
+    assert_eq!(
+        delta(r#"tokengate_config_reloads_total{outcome="failure"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(&after, r#"tokengate_signing_key_info{kid="hmac-b"}"#),
+        1.0
+    );
+    assert!(!after.contains(r#"kid="hmac-a""#), "{after}");
 }
