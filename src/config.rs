@@ -37,7 +37,7 @@ const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 /// RFC 6238 5.2 recommends at most one step of network delay; two is the ceiling.
 const MAX_TOTP_SKEW: u8 = 2;
 const MIN_MFA_TOKEN_TTL: Duration = Duration::from_secs(30);
-const MAX_MFA_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+const MAX_MFA_TOKEN_TTL: Duration = crate::auth::MAX_MFA_TOKEN_LIFETIME;
 const MAX_MFA_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -158,6 +158,17 @@ pub struct TokenRejectedPage {
 }
 
 impl TokenRejectedPage {
+    /// The code step's `mfa_token` is no longer usable: expired, spent, or
+    /// out of attempts. Only a fresh login helps.
+    pub fn sign_in_expired() -> Self {
+        Self {
+            heading: "Sign-in expired",
+            explanation: "This sign-in took too long, was already completed, or had too \
+                          many wrong codes. Log in again to get a new code prompt.",
+            continue_to: None,
+        }
+    }
+
     /// A private link opened from another site's page is 303'd here as part
     /// of a cross-site navigation, so the browser holds the `SameSite=Strict`
     /// cookie back. One click on our own page sends it.

@@ -33,6 +33,10 @@ pub const TOKEN_TYPE: &str = "at+jwt";
 /// steps; never accepted where an access token is expected.
 pub const MFA_TOKEN_TYPE: &str = "mfa+jwt";
 
+/// The longest `mfa.token_ttl` allowed; `mfa_token`s promising a later
+/// expiry are refused.
+pub const MAX_MFA_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// The audience an `mfa_token` carries: the access tokens' audience with
 /// `:mfa` appended, so no access-token check accepts it.
 pub fn mfa_audience(audience: &str) -> String {

@@ -12,8 +12,8 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Claims, Key, KeySet, MFA_TOKEN_TYPE, Refusal, TOKEN_TYPE, TokenError, TokenSources,
-    check_username, mfa_audience,
+    Claims, Key, KeySet, MAX_MFA_TOKEN_LIFETIME, MFA_TOKEN_TYPE, Refusal, TOKEN_TYPE, TokenError,
+    TokenSources, check_username, mfa_audience,
 };
 
 /// Longest token accepted for decoding; anything larger is refused unread.
@@ -175,6 +175,7 @@ impl Verifier {
 
     /// Verifies an `mfa_token` (its own `typ` and audience; see
     /// [`Issuer::mint_mfa`](super::Issuer::mint_mfa)). Access tokens fail here.
+    /// Its lifetime is bounded by `mfa.token_ttl`'s ceiling, not `jwt.ttl`.
     pub fn verify_mfa(&self, token: &str) -> Result<Claims, TokenError> {
         let rules = self.current.load();
         rules
@@ -182,7 +183,7 @@ impl Verifier {
                 token,
                 &rules.mfa_validations,
                 MFA_TOKEN_TYPE,
-                self.max_lifetime(),
+                MAX_MFA_TOKEN_LIFETIME,
             )
             .map_err(Refusal::error)
     }

@@ -107,7 +107,10 @@ fn move_token_to_cookie(
             continue_to: &here,
         }));
     }
-    let confirmed = navigation == Navigation::SameOrigin && query_has(req, SWITCH_PARAMETER, "1");
+    // A click on the confirmation page; a browser without Fetch Metadata
+    // cannot show it is one, and would otherwise be asked forever.
+    let confirmed = matches!(navigation, Navigation::SameOrigin | Navigation::Unknown)
+        && query_has(req, SWITCH_PARAMETER, "1");
     if let Some(current) = cookie_user(req, verifier, sources.cookie_name_for(req))
         && current != claims.sub
         && !confirmed
@@ -156,9 +159,12 @@ const SWITCH_PARAMETER: &str = "switch";
 #[derive(Debug, PartialEq, Eq)]
 enum Navigation {
     SameOrigin,
-    /// Typed, bookmarked, pasted; or a client that sends neither header.
+    /// Typed, bookmarked, pasted.
     Direct,
     CrossSite,
+    /// Neither header: an older browser, or not a browser. Handed off like
+    /// a direct navigation, since nothing tells it apart.
+    Unknown,
 }
 
 impl Navigation {
@@ -172,7 +178,7 @@ impl Navigation {
             None => match header("origin") {
                 Some(origin) if !is_own_origin(req, origin) => Navigation::CrossSite,
                 Some(_) => Navigation::SameOrigin,
-                None => Navigation::Direct,
+                None => Navigation::Unknown,
             },
         }
     }

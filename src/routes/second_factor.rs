@@ -12,11 +12,11 @@ use time::OffsetDateTime;
 
 use super::login::{mint, token_response};
 use super::{prefers_json, security_headers};
-use crate::auth::{AMR_OTP, AMR_PASSWORD, Claims, Issuer, TokenError, Verifier};
+use crate::auth::{AMR_OTP, AMR_PASSWORD, Claims, Issuer, Verifier};
 use crate::directory::Directory;
 use crate::error::{BASIC_CHALLENGE, LoginError};
 use crate::mfa::{MfaStore, MfaStoreError, STEP_SECONDS};
-use crate::pages::{CodeEntryPage, code_entry_page};
+use crate::pages::{CodeEntryPage, TokenRejectedPage, code_entry_page, html_page};
 use crate::throttle::{LoginThrottle, client_ip};
 
 /// The challenge on the `mfa_required` answer: RFC 9470's error code, since
@@ -209,21 +209,39 @@ pub async fn login_totp(
     throttle: web::Data<LoginThrottle>,
 ) -> Result<HttpResponse, CodeError> {
     let started = std::time::Instant::now();
-    let result = code_step(&req, form, verifier, issuer, directory, store, throttle).await;
-    let outcome = match &result {
+    let wants_json = prefers_json(&req);
+    let outcome = second_step(
+        &req, form, wants_json, &verifier, issuer, &directory, &store, &throttle,
+    )
+    .await;
+    record_code_step(&req, &outcome, started.elapsed());
+    match outcome {
+        // No Basic challenge for a browser: it would prompt and post again.
+        Err(CodeError::InvalidMfaToken) if !wants_json => {
+            let mut response = HttpResponse::Unauthorized();
+            response.insert_header((header::WWW_AUTHENTICATE, MFA_REQUIRED_CHALLENGE));
+            Ok(html_page(response, &TokenRejectedPage::sign_in_expired()))
+        }
+        outcome => outcome,
+    }
+}
+
+/// The step's outcome in the metrics and the audit trail.
+fn record_code_step(req: &HttpRequest, result: &Result<HttpResponse, CodeError>, took: Duration) {
+    let outcome = match result {
         Ok(response) if response.status().is_success() => "success",
         // The code-entry page again, for a browser's wrong code.
         Ok(_) => "invalid_code",
         Err(error) => error.outcome(),
     };
     if let Some(metrics) = req.app_data::<web::Data<crate::metrics::Metrics>>() {
-        metrics.login(outcome, started.elapsed());
+        metrics.login(outcome, took);
     }
-    if let Some(audit) = crate::audit::Audit::of(&req) {
+    if let Some(audit) = crate::audit::Audit::of(req) {
         match outcome {
             "success" => audit.event(
                 log::Level::Info,
-                Some(&req),
+                Some(req),
                 "login_succeeded",
                 "login succeeded with a one-time code",
                 crate::audit::Fields {
@@ -231,36 +249,31 @@ pub async fn login_totp(
                     ..Default::default()
                 },
             ),
-            _ => audit.login_failed(&req, None, outcome),
+            _ => audit.login_failed(req, None, outcome),
         }
     }
-    result
 }
 
-async fn code_step(
+#[allow(clippy::too_many_arguments)]
+async fn second_step(
     req: &HttpRequest,
     form: Result<web::Form<CodeForm>, actix_web::Error>,
-    verifier: web::Data<Verifier>,
+    wants_json: bool,
+    verifier: &Verifier,
     issuer: web::Data<Issuer>,
-    directory: web::Data<Directory>,
-    store: web::Data<dyn MfaStore>,
-    throttle: web::Data<LoginThrottle>,
+    directory: &Directory,
+    store: &web::Data<dyn MfaStore>,
+    throttle: &LoginThrottle,
 ) -> Result<HttpResponse, CodeError> {
     refuse_cross_site(req)?;
     let form = form.map_err(|_| CodeError::BadForm)?.into_inner();
-    let wants_json = prefers_json(req);
     let claims = verifier
         .verify_mfa(&form.mfa_token)
-        .map_err(|error| match error {
-            TokenError::Missing | TokenError::Expired | TokenError::Invalid => {
-                CodeError::InvalidMfaToken
-            }
-        })?;
+        .map_err(|_| CodeError::InvalidMfaToken)?;
     throttle
         .check(client_ip(req), &claims.sub)
         .map_err(|throttled| CodeError::Throttled(throttled.retry_after))?;
-    let outcome = check_code(&claims, &form.code, &directory, store.get_ref()).await;
-    match outcome {
+    match check_code(&claims, &form.code, directory, store.get_ref()).await {
         Ok(()) => {}
         Err(CodeError::InvalidCode) if !wants_json => {
             let page = CodeEntryPage {
@@ -306,7 +319,7 @@ async fn check_code(
     let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let step = entries
         .totp
-        .check(&claims.sub, code.trim(), now)
+        .check(&claims.sub, &digits_only(code), now)
         .ok_or(CodeError::InvalidCode)?;
     // A code stays acceptable for its step plus the skew either side.
     let code_lifetime = Duration::from_secs(STEP_SECONDS * (2 * u64::from(entries.mfa.skew) + 2));
@@ -324,6 +337,11 @@ async fn check_code(
         return Err(CodeError::InvalidMfaToken);
     }
     Ok(())
+}
+
+/// Apps show codes as `123 456`; people type them that way too.
+fn digits_only(code: &str) -> String {
+    code.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 /// Browsers say where a form post came from: `Sec-Fetch-Site`, else
@@ -368,6 +386,12 @@ mod tests {
             request = request.insert_header((*name, *value));
         }
         refuse_cross_site(&request.to_http_request()).is_ok()
+    }
+
+    #[test]
+    fn codes_typed_with_spaces_are_read_as_digits() {
+        assert_eq!(digits_only(" 123 456\n"), "123456");
+        assert_eq!(digits_only("12a456"), "12a456");
     }
 
     #[test]

@@ -463,3 +463,70 @@ fn enrolment_prints_the_file_line_the_uri_and_a_qr_code() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn the_code_step_works_when_access_tokens_live_shorter_than_the_mfa_token() {
+    let MfaApp { app, .. } = mfa_app(&[("TOKENGATE__JWT__TTL", "5s")]).await;
+    let mfa_token = password_step(&app).await;
+    let time = fresh_step().await;
+    let response = code_step(&app, &mfa_token, &code_at(time)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["expires_in"], 5);
+}
+
+/// The README's walkthrough computes codes with oathtool: they must be the
+/// codes tokengate accepts.
+#[test]
+fn codes_from_oathtool_are_the_codes_tokengate_accepts() {
+    let secrets = tokengate::mfa::TotpSecrets::parse(&format!("{USER}:{TOTP_SECRET}"), 0).unwrap();
+    for (at, unix_time) in [
+        ("2026-01-01 00:00:00 UTC", 1_767_225_600),
+        ("2026-06-30 12:34:56 UTC", 1_782_822_896),
+    ] {
+        let output = std::process::Command::new("oathtool")
+            .args(["--totp", "-b", TOTP_SECRET, "--now", at])
+            .output()
+            .expect("oathtool is installed (.ci/install-deps)");
+        assert!(output.status.success(), "{output:?}");
+        let code = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            secrets.check(USER, code.trim(), unix_time).is_some(),
+            "{at}: {code}"
+        );
+        assert_eq!(code.trim(), code_at(unix_time));
+    }
+}
+
+#[tokio::test]
+async fn a_browser_posting_a_spent_mfa_token_is_told_to_log_in_again_without_a_prompt() {
+    let MfaApp { app, .. } = mfa_app(&[]).await;
+    let mfa_token = password_step(&app).await;
+    let time = fresh_step().await;
+    assert_eq!(
+        code_step(&app, &mfa_token, &code_at(time)).await.status(),
+        StatusCode::OK
+    );
+    let response = app
+        .client
+        .post(app.url("/login/totp"))
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("mfa_token", &mfa_token),
+            ("code", &code_at(time + 30)),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!challenge.starts_with("Basic"), "{challenge}");
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Sign-in expired"), "{page}");
+    assert!(page.contains(r#"href="/login""#), "{page}");
+}

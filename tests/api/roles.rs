@@ -324,3 +324,54 @@ async fn browsers_get_a_page_for_a_missing_role_with_the_same_status_and_challen
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[test]
+fn sighup_rereads_the_groups_file_and_a_bad_one_keeps_the_old_groups() {
+    use std::time::Instant;
+    let (_dir, path) = groups_file("readers: alice\n");
+    let binary = crate::helpers::RunningBinary::start(|command| {
+        command.env("TOKENGATE__USERS__GROUPS_FILE", &path);
+    });
+    let client = reqwest::blocking::Client::new();
+    let roles = || -> Value {
+        let response = client
+            .get(binary.url("/login"))
+            .basic_auth(USER, Some(PASSWORD))
+            .header("Accept", "application/json")
+            .send()
+            .unwrap();
+        let body: Value = response.json().unwrap();
+        payload(body["access_token"].as_str().unwrap())["roles"].clone()
+    };
+    let wait_for_log = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !binary.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no `{needle}` in:\n{}",
+                binary.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(roles(), serde_json::json!(["readers"]));
+
+    std::fs::write(&path, "admins: alice\nreaders: alice\n").unwrap();
+    binary.hangup();
+    wait_for_log("2 group(s)");
+    assert_eq!(roles(), serde_json::json!(["admins", "readers"]));
+
+    std::fs::write(&path, "admins alice\n").unwrap();
+    binary.hangup();
+    wait_for_log("reload refused");
+    let log = binary.log();
+    let refusal = log
+        .lines()
+        .find(|line| line.contains("reload refused"))
+        .unwrap();
+    assert!(
+        refusal.contains("users.groups_file") && refusal.contains("line 1:"),
+        "{refusal}"
+    );
+    assert_eq!(roles(), serde_json::json!(["admins", "readers"]));
+}

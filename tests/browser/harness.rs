@@ -78,10 +78,23 @@ pub struct Server {
 impl Server {
     /// `tokengate serve` with a users file holding [`USER`] and [`HTML_USER`].
     pub fn start() -> Self {
+        Self::start_with_totp(None)
+    }
+
+    /// The same, with [`USER`] enrolled in TOTP under `secret` (base32) when given.
+    pub fn start_with_totp(secret: Option<&str>) -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users");
         let hash = hash_password(PASSWORD);
         std::fs::write(&users, format!("{USER}:{hash}\n{HTML_USER}:{hash}\n")).unwrap();
+        let totp = dir.path().join("totp");
+        std::fs::write(
+            &totp,
+            secret.map_or(String::new(), |s| format!("{USER}:{s}\n")),
+        )
+        .unwrap();
+        std::fs::set_permissions(&totp, std::fs::Permissions::from_mode(0o600)).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_remove("TOKENGATE_ENV")
@@ -94,6 +107,7 @@ impl Server {
             )
             .env("TOKENGATE__JWT__TTL", format!("{TTL_SECONDS}s"))
             .env("TOKENGATE__USERS__FILE", &users)
+            .env("TOKENGATE__USERS__TOTP_FILE", &totp)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .process_group(0)

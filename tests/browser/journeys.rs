@@ -277,3 +277,85 @@ async fn a_private_link_opened_from_another_site_takes_one_more_click() {
     assert_eq!(browser.text_of("user").await, USER);
     browser.close().await;
 }
+
+/// The code an authenticator app shows now for `secret`, once the current
+/// 30 s step has a few seconds left (so the server checks the same step).
+async fn current_code(secret: &str) -> String {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    while now() % 30 > 25 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(now())
+        .to_string()
+}
+
+async fn submit_code(browser: &Browser, code: &str) {
+    let field = browser.client.find(Locator::Id("code")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(code).await.unwrap();
+    browser
+        .client
+        .find(Locator::Id("submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_person_with_a_second_factor_enters_the_code_then_gets_the_link() {
+    const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
+    let server = Server::start_with_totp(Some(SECRET));
+    let browser = Browser::start(true).await;
+
+    // The password step: the code-entry page, and still no link.
+    browser
+        .goto(&server.url_with_credentials(USER, PASSWORD, "/login"))
+        .await;
+    assert_eq!(browser.status().await, 200);
+    assert_eq!(browser.text_of("title").await, "Enter your one-time code");
+    assert_eq!(browser.text_of("user").await, USER);
+    assert!(!browser.has("private-link").await);
+    browser.screenshot("10-code-entry").await;
+
+    // A wrong code: the same page says so, with the form still there.
+    submit_code(&browser, "000000").await;
+    browser
+        .wait_for_text("problem", SOON, |text| text.contains("not right"))
+        .await;
+    assert_eq!(browser.status().await, 401);
+    browser.screenshot("11-code-refused").await;
+
+    // The right code: the private-link page, and the link works.
+    let code = current_code(SECRET).await;
+    submit_code(&browser, &code).await;
+    browser
+        .wait_for_text("title", SOON, |text| text == "Your private link")
+        .await;
+    assert_eq!(browser.status().await, 200);
+    let (link, token) = private_link(&browser).await;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp"]));
+    browser.screenshot("12-private-link-after-code").await;
+    link.click().await.unwrap();
+    browser
+        .wait_for_text("title", SOON, |text| text == "Access granted")
+        .await;
+    browser.close().await;
+}

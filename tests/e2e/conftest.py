@@ -251,7 +251,7 @@ def hash_password(user, password):
     return line
 
 
-def write_settings(workdir, name, secret_path, users_path, groups_path):
+def write_settings(workdir, name, secret_path, users_path, groups_path=None):
     """One config folder every replica reads: the repo's files plus local.toml,
     naming the secret, users and groups files where the replica sees them."""
     if IMAGE:
@@ -273,7 +273,7 @@ def write_settings(workdir, name, secret_path, users_path, groups_path):
         f'secret_file = "{secret_path}"\n'
         "[users]\n"
         f'file = "{users_path}"\n'
-        f'groups_file = "{groups_path}"\n'
+        + (f'groups_file = "{groups_path}"\n' if groups_path else "")
     )
     local.chmod(0o644)
     return local
