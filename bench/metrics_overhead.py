@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
-"""What metrics (and the request-id/access-log middleware) cost /access:
-two release binaries, one built without them (BEFORE) and one with (AFTER),
-measured side by side in alternating rounds (ABBA order, so drift on a
-shared machine lands on both), medians reported. Uses bench/load.py's
-helpers: the same environment, wrk settings and CPU-per-request reading.
+"""What metrics cost /access: the release build started twice, with
+`metrics.enabled = false` (before: no registry, no counting middleware, no
+token-check timing) and with metrics on (after), measured side by side in
+alternating rounds (ABBA order, so drift on a shared machine lands on both),
+medians reported. Uses bench/load.py's helpers: the same environment, wrk
+settings and CPU-per-request reading.
 
-Usage: bench/metrics_overhead.py BEFORE_BINARY AFTER_BINARY [--rounds 6] [--duration 8]
-Build BEFORE from the commit before the metrics work, e.g.
-  git archive <commit> | tar -x -C /tmp/before && (cd /tmp/before && cargo build --release)
+Usage: bench/metrics_overhead.py [--binary target/release/tokengate] [--rounds 6] [--duration 8]
 """
 
 import argparse
@@ -24,8 +23,8 @@ import load  # noqa: E402
 PORTS = {"before": 22180, "after": 22181}
 
 
-def start(binary, workdir, port):
-    env = load.bench_env(workdir, port)
+def start(binary, workdir, port, metrics):
+    env = load.bench_env(workdir, port, metrics__enabled="true" if metrics else "false")
     process = subprocess.Popen([binary], cwd=load.ROOT, env=env)
     load.PORT = port
     deadline = time.time() + 10
@@ -38,13 +37,12 @@ def start(binary, workdir, port):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("before")
-    parser.add_argument("after")
+    parser.add_argument("--binary", default=str(load.BINARY))
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    binaries = {"before": args.before, "after": args.after}
+    binaries = {"before": args.binary, "after": args.binary}
     results = {name: [] for name in binaries}
     with tempfile.TemporaryDirectory() as tmp:
         processes, tokens = {}, {}
@@ -52,7 +50,7 @@ def main():
             for name, binary in binaries.items():
                 workdir = Path(tmp) / name
                 workdir.mkdir()
-                processes[name] = start(binary, workdir, PORTS[name])
+                processes[name] = start(binary, workdir, PORTS[name], metrics=name == "after")
                 load.PORT = PORTS[name]
                 tokens[name] = load.login_token()
                 load.wrk("/access", [f"Authorization: Bearer {tokens[name]}"], duration=2)
@@ -78,8 +76,9 @@ def main():
         "|---|---:|---|---:|---:|",
     ]
     for name in binaries:
+        label = "metrics off (before)" if name == "before" else "metrics on (after)"
         each = " / ".join(f"{r['rps']:.0f}" for r in results[name])
-        lines.append(f"| {name} | {median(name, 'rps'):.0f} | {each} | {median(name, 'p99'):.2f} | "
+        lines.append(f"| {label} | {median(name, 'rps'):.0f} | {each} | {median(name, 'p99'):.2f} | "
                      f"{median(name, 'cpu_us'):.1f} |")
     rps = median("after", "rps") / median("before", "rps")
     cpu = median("after", "cpu_us") / median("before", "cpu_us")

@@ -224,13 +224,29 @@ pub enum LogFormat {
 }
 
 /// `[metrics]`: where `GET /metrics` is served.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
+    /// `false` turns metrics off: no `/metrics`, nothing counted per request.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
     /// A separate `host:port` for `/metrics` (kept off the load balancer);
     /// unset or empty: `/metrics` is served on the main listener.
     #[serde(default)]
     pub listen: Option<String>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 impl MetricsSettings {

@@ -58,7 +58,8 @@ impl Application {
                 "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
             );
         }
-        let metrics_on_main = settings.metrics.listen().is_none();
+        let metrics_enabled = settings.metrics.enabled;
+        let metrics_on_main = metrics_enabled && settings.metrics.listen().is_none();
         // Only the routes this listener serves: any other path is `unmatched`.
         let served = ROUTE_PATTERNS
             .iter()
@@ -107,8 +108,10 @@ impl Application {
         let readiness_data = web::Data::new(readiness.clone());
         let bare_route = settings.server.bare_route;
         let metrics_server = match settings.metrics.listen() {
-            Some(listen) => Some(metrics_server(listen, &metrics, &scrape_hook)?),
-            None => None,
+            Some(listen) if metrics_enabled => {
+                Some(metrics_server(listen, &metrics, &scrape_hook)?)
+            }
+            _ => None,
         };
 
         let address = (settings.server.host.as_str(), settings.server.port);
@@ -120,11 +123,12 @@ impl Application {
             App::new()
                 .wrap(DefaultHeaders::new().add((INSTANCE_ID_HEADER, instance_id.header_value())))
                 .wrap(middleware::from_fn(request_limits::enforce))
-                .wrap(middleware::from_fn(metrics::count_requests))
+                .wrap(middleware::Condition::new(
+                    metrics_enabled,
+                    middleware::from_fn(metrics::count_requests),
+                ))
                 .wrap(middleware::from_fn(telemetry::access_log))
                 .app_data(trusted_proxies.clone())
-                .app_data(metrics.clone())
-                .app_data(scrape_hook.clone())
                 .app_data(audit.clone())
                 .app_data(issuer.clone())
                 .app_data(verifier.clone())
@@ -136,6 +140,10 @@ impl Application {
                 .app_data(readiness_data.clone())
                 .configure(configure)
                 .configure(|cfg| {
+                    // Without the registry as app data nothing on the request path counts.
+                    if metrics_enabled {
+                        cfg.app_data(metrics.clone()).app_data(scrape_hook.clone());
+                    }
                     if bare_route {
                         cfg.route("/bare", web::get().to(routes::bare));
                     }

@@ -301,3 +301,14 @@ async fn the_signing_key_in_force_and_refused_reloads_are_exposed() {
     );
     assert!(!after.contains(r#"kid="hmac-a""#), "{after}");
 }
+
+#[tokio::test]
+async fn metrics_can_be_switched_off() {
+    let app = spawn_app_with(&[("TOKENGATE__METRICS__ENABLED", "false")]).await;
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+    let token = app.token().await;
+    assert_eq!(
+        app.access_with_bearer(&token).await.status(),
+        StatusCode::OK
+    );
+}
