@@ -1,83 +1,102 @@
-//! Using tokengate from another actix-web app: register a `Verifier` as app
-//! data and take `Authenticated<YourClaims>` in any handler; plug your own
-//! credential store into the login side with `CredentialStore`.
+//! tokengate inside another actix-web app, mounted under `/auth`: the login
+//! page, the private link and the pages' links all stay under the prefix,
+//! and the app's own `/me` route takes `Authenticated<Claims>`.
 //!
-//! Run: `cargo run --example embed_in_your_app`, then
-//! `curl -H "Authorization: Bearer $(...)" localhost:8081/me`.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! `cargo run --example embed_in_your_app` serves on 127.0.0.1:8081 (user
+//! `example`, password `example`); `--self-test` serves on a free port,
+//! checks itself over HTTP and exits 0 when everything holds (CI runs that).
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use jsonwebtoken::Algorithm;
-use secrecy::SecretString;
-use serde::Deserialize;
-use tokengate::auth::{Authenticated, Issuer, TokenSources, Verifier};
-use tokengate::config::TokenSource;
-use tokengate::credentials::{CredentialStore, HashingPool};
+use anyhow::{Context, ensure};
+use tokengate::{Authenticated, Claims, HtpasswdStore, TokenGate, hash_password};
 
-/// Your own claims type: only the fields you need.
-#[derive(Deserialize)]
-struct MyClaims {
-    sub: String,
-    exp: i64,
-}
-
-/// A credential store backed by anything: a database, LDAP, a fixed list.
-struct SingleUser;
-
-impl CredentialStore for SingleUser {
-    fn verify(&self, username: &str, password: &str) -> bool {
-        // A real store compares hashes in constant time; see HtpasswdStore.
-        username == "example" && password == "example"
-    }
-}
-
-async fn me(Authenticated(claims): Authenticated<MyClaims>) -> HttpResponse {
-    HttpResponse::Ok().body(format!("hello {}, valid until {}", claims.sub, claims.exp))
+async fn me(Authenticated(claims): Authenticated<Claims>) -> HttpResponse {
+    HttpResponse::Ok().body(format!("hello {}", claims.sub))
 }
 
 #[actix_web::main]
-async fn main() -> std::io::Result<()> {
-    let secret = SecretString::from("example-secret-of-at-least-32-bytes!!");
-    let (issuer, audience) = ("tokengate", "my-app");
-    let verifier = web::Data::new(Verifier::new(
-        Algorithm::HS256,
-        &secret,
-        issuer,
-        audience,
-        Duration::ZERO,
-        TokenSources::new(vec![TokenSource::Bearer], "session"),
-    ));
+async fn main() -> anyhow::Result<()> {
+    let self_test = std::env::args().any(|arg| arg == "--self-test");
+    let users = format!("example:{}\n", hash_password("example"));
+    let gate = TokenGate::builder()
+        .secret("example-secret-of-at-least-32-bytes!!")
+        .audience("my-app")
+        .credential_store(HtpasswdStore::parse(&users)?)
+        .build()?;
 
-    // Mint a token to try the endpoint with, and check a password the way
-    // tokengate's login does: off the async workers.
-    let minted = Issuer::new(
-        Algorithm::HS256,
-        &secret,
-        issuer,
-        audience,
-        Duration::from_secs(300),
-    )
-    .mint("example")
-    .expect("minting works");
-    let pool = HashingPool::new(Arc::new(SingleUser), 1);
-    let accepted = pool
-        .verify("example".into(), "example".into())
-        .await
-        .expect("pool runs");
-    println!("password accepted: {accepted}");
-    println!(
-        "try: curl -H 'Authorization: Bearer {}' localhost:8081/me",
-        minted.token
-    );
-
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
-            .app_data(verifier.clone())
+            // The routes under /auth; the app data also at the root, for /me.
+            .configure(|cfg| gate.configure_data(cfg))
+            .service(web::scope("/auth").configure(|cfg| gate.configure(cfg)))
             .route("/me", web::get().to(me))
     })
-    .bind(("127.0.0.1", 8081))?
-    .run()
-    .await
+    .workers(1)
+    .bind(("127.0.0.1", if self_test { 0 } else { 8081 }))?;
+    let port = server.addrs()[0].port();
+    println!("listening on 127.0.0.1:{port}; log in at /auth/login");
+    let server = server.run();
+    if !self_test {
+        return Ok(server.await?);
+    }
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let outcome = check(port).await;
+    handle.stop(true).await;
+    outcome?;
+    println!("self-test passed");
+    Ok(())
+}
+
+async fn check(port: u16) -> anyhow::Result<()> {
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = client
+        .get(format!("{base}/auth/login"))
+        .basic_auth("example", Some("example"))
+        .header("Accept", "text/html")
+        .send()
+        .await?
+        .text()
+        .await?;
+    let link = page
+        .split("href=\"")
+        .find(|rest| rest.starts_with("/auth/access?token="))
+        .and_then(|rest| rest.split('"').next())
+        .context("the private link points under /auth")?;
+    ensure!(
+        page.contains("href=\"/auth/login\""),
+        "log-in-again link under /auth"
+    );
+    let token = link.trim_start_matches("/auth/access?token=");
+
+    let access = client.get(format!("{base}{link}")).send().await?;
+    ensure!(access.status() == 200, "/auth/access: {}", access.status());
+    let me = client
+        .get(format!("{base}/me"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    ensure!(me.status() == 200, "/me with the token: {}", me.status());
+    ensure!(me.text().await? == "hello example");
+    let anonymous = client.get(format!("{base}/me")).send().await?;
+    ensure!(
+        anonymous.status() == 401,
+        "/me without a token: {}",
+        anonymous.status()
+    );
+    let failed = client
+        .get(format!("{base}/auth/login"))
+        .basic_auth("example", Some("wrong"))
+        .header("Accept", "text/html")
+        .send()
+        .await?;
+    ensure!(failed.status() == 401);
+    ensure!(
+        failed.text().await?.contains("href=\"/auth/login\""),
+        "try-again link under /auth"
+    );
+    Ok(())
 }

@@ -28,12 +28,12 @@ pub const DEMO_USERS_MARKER: &str = "# tokengate-demo-users";
 /// RFC 7518 3.2: an HMAC key must be at least as long as the hash output.
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 
-const MIN_TTL: Duration = Duration::from_secs(1);
-const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+pub(crate) const MIN_TTL: Duration = Duration::from_secs(1);
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
 const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+pub(crate) const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 /// RFC 6238 5.2 recommends at most one step of network delay; two is the ceiling.
 const MAX_TOTP_SKEW: u8 = 2;
 const MIN_MFA_TOKEN_TTL: Duration = Duration::from_secs(30);
@@ -567,7 +567,7 @@ impl Settings {
             )
         })?;
         if self.environment == Environment::Production {
-            self.validate_for_production(&users, store.is_empty())?;
+            self.validate_for_production(&users, store.user_count() == 0)?;
         }
         self.validate_roles_and_mfa()
     }
@@ -831,7 +831,7 @@ fn is_world_writable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o002 != 0)
 }
 
-fn or_core_count(value: usize) -> usize {
+pub(crate) fn or_core_count(value: usize) -> usize {
     if value > 0 {
         value
     } else {

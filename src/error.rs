@@ -3,7 +3,7 @@
 
 use actix_web::http::{StatusCode, header};
 
-use crate::credentials::PoolError;
+use crate::credentials::{PoolError, StoreError};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -17,7 +17,15 @@ pub const BASIC_CHALLENGE: &str = r#"Basic realm="tokengate", charset="UTF-8""#;
 pub enum LoginError {
     /// Missing, malformed or wrong credentials, or an unknown user: one answer for all.
     #[error("valid credentials are required")]
-    InvalidCredentials { wants_json: bool },
+    InvalidCredentials {
+        wants_json: bool,
+        /// Where the page's "try again" link points.
+        login_href: String,
+    },
+    /// The credential store could not answer: not the client's fault, and
+    /// not a wrong password either.
+    #[error("the login service is temporarily unavailable; retry shortly")]
+    StoreUnavailable(#[source] StoreError),
     /// The password-check queue is full: shed load rather than queue without bound.
     #[error("too many logins are being checked; retry shortly")]
     Busy,
@@ -37,6 +45,7 @@ impl LoginError {
         match self {
             LoginError::InvalidCredentials { .. } => "invalid_credentials",
             LoginError::Busy => "busy",
+            LoginError::StoreUnavailable(_) => "unavailable",
             LoginError::Throttled { .. } => "throttled",
             LoginError::Internal(_) => "error",
         }
@@ -53,7 +62,7 @@ impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {
             LoginError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
-            LoginError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            LoginError::Busy | LoginError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             LoginError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -63,10 +72,13 @@ impl ResponseError for LoginError {
         let mut response = HttpResponse::build(self.status_code());
         security_headers(&mut response);
         match self {
-            LoginError::InvalidCredentials { wants_json } => {
+            LoginError::InvalidCredentials {
+                wants_json,
+                login_href,
+            } => {
                 response.insert_header((header::WWW_AUTHENTICATE, BASIC_CHALLENGE));
                 if !*wants_json {
-                    return html_page(response, &LoginFailedPage);
+                    return html_page(response, &LoginFailedPage { login_href });
                 }
                 response.json(ErrorBody {
                     error: "invalid_credentials",
@@ -78,6 +90,18 @@ impl ResponseError for LoginError {
                     .insert_header((header::RETRY_AFTER, "1"))
                     .json(ErrorBody {
                         error: "busy",
+                        message: self.to_string(),
+                    })
+            }
+            LoginError::StoreUnavailable(error) => {
+                log::error!(
+                    "credential store unavailable: {error}: {}",
+                    cause_chain(error)
+                );
+                response
+                    .insert_header((header::RETRY_AFTER, error.retry_after_seconds().to_string()))
+                    .json(ErrorBody {
+                        error: "store_unavailable",
                         message: self.to_string(),
                     })
             }
@@ -115,4 +139,15 @@ impl From<PoolError> for LoginError {
             PoolError::Aborted => LoginError::Internal(error.to_string()),
         }
     }
+}
+
+/// The error's causes, innermost last, for the log.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut causes = Vec::new();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        causes.push(cause.to_string());
+        next = cause.source();
+    }
+    causes.join(": ")
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod credentials;
 pub mod directory;
 pub mod error;
+mod gate;
 pub mod metrics;
 pub mod mfa;
 pub mod openapi;
@@ -19,3 +20,13 @@ pub mod routes;
 pub mod startup;
 pub mod telemetry;
 pub mod throttle;
+
+/// Implement [`CredentialStore`] with `#[tokengate::async_trait]`.
+pub use async_trait::async_trait;
+pub use auth::{Authenticated, Claims, KeySet, TokenError, Verifier};
+pub use config::{ConfigError, LimitsSettings, Settings, TokenSource};
+pub use credentials::{
+    CredentialStore, HtpasswdStore, PasswordHash, StoreError, UserRecord, hash_password,
+};
+pub use gate::{TokenGate, TokenGateBuilder};
+pub use proxy::TrustedProxies;

@@ -80,6 +80,7 @@ impl Expiry {
 pub struct PrivateLinkPage<'a> {
     pub user: &'a str,
     pub link: &'a str,
+    pub login_href: &'a str,
     pub expiry: Expiry,
 }
 
@@ -87,6 +88,7 @@ pub struct PrivateLinkPage<'a> {
 #[template(path = "access_granted.html")]
 pub struct AccessGrantedPage<'a> {
     pub user: &'a str,
+    pub login_href: &'a str,
     pub expiry: Expiry,
 }
 
@@ -103,11 +105,14 @@ pub struct ConfirmSignInPage<'a> {
     pub current_user: Option<&'a str>,
     /// A same-origin link that confirms.
     pub continue_to: &'a str,
+    pub login_href: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "login_failed.html")]
-pub struct LoginFailedPage;
+pub struct LoginFailedPage<'a> {
+    pub login_href: &'a str,
+}
 
 /// The second step of a login for a user enrolled in TOTP: a form posting
 /// the code, with the `mfa_token` in a hidden field, to `/login/totp`.
@@ -118,6 +123,8 @@ pub struct CodeEntryPage<'a> {
     pub mfa_token: &'a str,
     /// Why the last code was refused, if it was.
     pub problem: Option<&'a str>,
+    /// The login route; the form posts to its `/totp`.
+    pub login_href: &'a str,
 }
 
 /// A valid token that may not open this page (403).
@@ -127,23 +134,30 @@ pub struct AccessDeniedPage {
     heading: &'static str,
     explanation: &'static str,
     action: &'static str,
+    login_href: String,
 }
 
-impl From<&AccessDenied> for AccessDeniedPage {
-    fn from(denied: &AccessDenied) -> Self {
-        match denied {
-            AccessDenied::InsufficientRole { .. } => Self {
-                heading: "Not allowed",
-                explanation: "You are signed in, but your account is not in a group \
-                              that may open this page. Ask an administrator if you need it.",
-                action: "Log in as someone else",
-            },
-            AccessDenied::InsufficientAuthentication => Self {
-                heading: "A one-time code is needed",
-                explanation: "This page needs a login with your authenticator app's \
-                              one-time code as well as your password.",
-                action: "Log in with a code",
-            },
+impl AccessDeniedPage {
+    fn new(denied: &AccessDenied, login_href: String) -> Self {
+        let (heading, explanation, action) = match denied {
+            AccessDenied::InsufficientRole { .. } => (
+                "Not allowed",
+                "You are signed in, but your account is not in a group \
+                 that may open this page. Ask an administrator if you need it.",
+                "Log in as someone else",
+            ),
+            AccessDenied::InsufficientAuthentication => (
+                "A one-time code is needed",
+                "This page needs a login with your authenticator app's \
+                 one-time code as well as your password.",
+                "Log in with a code",
+            ),
+        };
+        Self {
+            heading,
+            explanation,
+            action,
+            login_href,
         }
     }
 }
@@ -155,17 +169,19 @@ pub struct TokenRejectedPage {
     explanation: &'static str,
     /// Where a same-site click will carry the held-back cookie.
     continue_to: Option<String>,
+    login_href: String,
 }
 
 impl TokenRejectedPage {
     /// The code step's `mfa_token` is no longer usable: expired, spent, or
     /// out of attempts. Only a fresh login helps.
-    pub fn sign_in_expired() -> Self {
+    pub fn sign_in_expired(req: &HttpRequest) -> Self {
         Self {
             heading: "Sign-in expired",
             explanation: "This sign-in took too long, was already completed, or had too \
                           many wrong codes. Log in again to get a new code prompt.",
             continue_to: None,
+            login_href: crate::gate::login_path(req),
         }
     }
 
@@ -178,8 +194,9 @@ impl TokenRejectedPage {
             .get("sec-fetch-site")
             .is_some_and(|site| site == "cross-site");
         let path = req.path();
+        let login_href = crate::gate::login_path(req);
         if error != TokenError::Missing || !cross_site || path.starts_with("//") {
-            return Self::from(error);
+            return Self::new(error, login_href);
         }
         let continue_to = match req.query_string() {
             "" => path.to_owned(),
@@ -190,12 +207,11 @@ impl TokenRejectedPage {
             explanation: "You came here from another site, so your browser held back \
                           this site's sign-in cookie. Continue to the page to use your link.",
             continue_to: Some(continue_to),
+            login_href,
         }
     }
-}
 
-impl From<TokenError> for TokenRejectedPage {
-    fn from(error: TokenError) -> Self {
+    fn new(error: TokenError, login_href: String) -> Self {
         let (heading, explanation) = match error {
             TokenError::Missing => (
                 "No access token",
@@ -207,7 +223,7 @@ impl From<TokenError> for TokenRejectedPage {
                 "Private links work for a short time only, and this one's time is up. \
                  Log in again for a fresh one.",
             ),
-            TokenError::Invalid => (
+            TokenError::Invalid | TokenError::Unconfigured => (
                 "This link is not valid",
                 "The token in this link is damaged or was not issued by this server. \
                  Log in again for a fresh one.",
@@ -217,6 +233,7 @@ impl From<TokenError> for TokenRejectedPage {
             heading,
             explanation,
             continue_to: None,
+            login_href,
         }
     }
 }
@@ -269,7 +286,8 @@ fn render_access_denied<B>(
     };
     let mut page = HttpResponse::Forbidden();
     page.insert_header((header::WWW_AUTHENTICATE, denied.challenge()));
-    let page = html_page(page, &AccessDeniedPage::from(&denied));
+    let login_href = crate::gate::login_path(response.request());
+    let page = html_page(page, &AccessDeniedPage::new(&denied, login_href));
     Ok(ErrorHandlerResponse::Response(
         response.into_response(page).map_into_right_body(),
     ))
@@ -324,6 +342,7 @@ mod tests {
         let page = PrivateLinkPage {
             user: "u",
             link: "/access?token=t",
+            login_href: "/login",
             expiry: Expiry::at(0),
         }
         .render()

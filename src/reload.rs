@@ -5,86 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::web;
 use tokio::sync::Mutex;
 
 use crate::audit::Audit;
-use crate::auth::{AdminGroup, Issuer, KeySet, TokenSources, Verifier};
 use crate::config::{ConfigError, Settings};
-use crate::credentials::{HashingPool, HtpasswdStore};
-use crate::directory::Directory;
+use crate::gate::{LiveState, TokenGate};
 use crate::metrics::Metrics;
-
-/// Everything a reload replaces, built from settings.
-pub(crate) struct LiveState {
-    pub issuer: Issuer,
-    pub verifier: Verifier,
-    pub store: HtpasswdStore,
-    pub directory: Directory,
-    pub admin_group: String,
-    pub keys_summary: String,
-}
-
-impl LiveState {
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let jwt = &settings.jwt;
-        let keys = KeySet::from_settings(jwt, settings.environment)?;
-        let keys_summary = summary(&keys);
-        let issuer = Issuer::with_keys(&keys, &jwt.issuer, &jwt.audience, jwt.ttl);
-        let verifier = Verifier::with_keys(
-            keys,
-            &jwt.issuer,
-            &jwt.audience,
-            jwt.leeway,
-            TokenSources::new(jwt.sources.clone(), &jwt.cookie_name),
-        )
-        .with_jwks_max_age(jwt.jwks_max_age)
-        .with_max_lifetime(jwt.ttl);
-        let store = HtpasswdStore::from_file(&settings.users.file).map_err(|error| {
-            ConfigError::new(
-                "users.file",
-                format!("`{}`: {error}", settings.users.file.display()),
-            )
-        })?;
-        let groups = settings.groups()?;
-        let (totp, warning) = settings.totp_secrets()?;
-        if let Some(warning) = warning {
-            log::warn!("{warning}");
-        }
-        Ok(Self {
-            issuer,
-            verifier,
-            store,
-            directory: Directory::new(groups, totp, settings.mfa.clone()),
-            admin_group: settings.users.admin_group.clone(),
-            keys_summary,
-        })
-    }
-
-    /// Users, groups and second-factor enrolments, for the log.
-    pub fn users_summary(&self) -> String {
-        let entries = self.directory.load();
-        format!(
-            "{} user(s), {} group(s), {} enrolled in TOTP",
-            self.store.len(),
-            entries.groups.group_count(),
-            entries.totp.len()
-        )
-    }
-}
-
-fn summary(keys: &KeySet) -> String {
-    let all: Vec<String> = keys
-        .keys()
-        .iter()
-        .map(|key| format!("{} ({:?})", key.kid(), key.algorithm()))
-        .collect();
-    format!(
-        "signing with `{}`, verifying {}",
-        keys.signing().kid(),
-        all.join(", ")
-    )
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -100,11 +26,7 @@ pub enum ReloadError {
 /// clone; every clone drives the same app.
 #[derive(Clone)]
 pub struct Reloader {
-    issuer: web::Data<Issuer>,
-    verifier: web::Data<Verifier>,
-    pool: web::Data<HashingPool>,
-    directory: web::Data<Directory>,
-    admin_group: web::Data<AdminGroup>,
+    gate: TokenGate,
     /// The settings in force; held while a reload runs so two never interleave.
     current: Arc<Mutex<Settings>>,
     metrics: Option<Arc<Metrics>>,
@@ -112,20 +34,9 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    pub(crate) fn new(
-        settings: &Settings,
-        issuer: web::Data<Issuer>,
-        verifier: web::Data<Verifier>,
-        pool: web::Data<HashingPool>,
-        directory: web::Data<Directory>,
-        admin_group: web::Data<AdminGroup>,
-    ) -> Self {
+    pub(crate) fn new(settings: &Settings, gate: TokenGate) -> Self {
         Self {
-            issuer,
-            verifier,
-            pool,
-            directory,
-            admin_group,
+            gate,
             current: Arc::new(Mutex::new(settings.clone())),
             metrics: None,
             audit: None,
@@ -151,7 +62,7 @@ impl Reloader {
 
     /// Metrics and audit lines for a reload that took effect.
     fn applied(&self, old_kid: Option<String>) {
-        let new_kid = self.issuer.kid().unwrap_or_default();
+        let new_kid = self.gate.issuer().kid().unwrap_or_default();
         if let Some(metrics) = &self.metrics {
             metrics.reload(true);
             metrics.signing_key(&new_kid);
@@ -196,21 +107,16 @@ impl Reloader {
                 return Err(error.into());
             }
         };
-        let old_kid = self.issuer.kid();
-        let users = state.users_summary();
-        // Verifier first: a token the new issuer mints must already verify.
-        self.verifier.replace(state.verifier);
-        self.issuer.replace(state.issuer);
-        self.directory.replace(state.directory);
-        self.admin_group.replace(state.admin_group);
-        self.pool.replace_store(Arc::new(state.store));
+        let (users, keys_summary) = (state.users_summary(), state.keys_summary.clone());
+        let old_kid = self.gate.issuer().kid();
+        self.gate.replace(state);
         warn_about_restart_only_changes(&current, &settings);
         *current = settings;
         let took = started.elapsed();
         log::info!(
             "configuration reloaded in {:.1}ms: {}; {users}; ttl {}",
             took.as_secs_f64() * 1000.0,
-            state.keys_summary,
+            keys_summary,
             humantime::format_duration(current.jwt.ttl),
         );
         self.applied(old_kid);

@@ -12,16 +12,13 @@ use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::audit::Audit;
-use crate::auth::AdminGroup;
 use crate::config::Settings;
-use crate::credentials::HashingPool;
+use crate::gate::TokenGate;
 use crate::metrics::{self, Metrics, ScrapeHook};
-use crate::mfa::{MemoryMfaStore, MfaStore};
+use crate::openapi;
 use crate::proxy::INSTANCE_ID_HEADER;
-use crate::reload::{LiveState, Reloader};
+use crate::reload::Reloader;
 use crate::routes::{self, Readiness};
-use crate::throttle::LoginThrottle;
-use crate::{openapi, pages};
 use crate::{request_limits, telemetry};
 
 /// The route patterns `configure` registers, counted from start-up in
@@ -51,13 +48,9 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let state = LiveState::from_settings(settings)?;
-        log::info!("{}; loaded {}", state.keys_summary, state.users_summary());
-        for (user, weakness) in state.store.needing_rehash() {
-            log::warn!(
-                "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
-            );
-        }
+        let gate = TokenGate::from_settings(settings)?;
+        let instance_id = settings.instance_id()?;
+        log::info!("instance id: {instance_id}");
         let metrics_enabled = settings.metrics.enabled;
         let metrics_on_main = metrics_enabled && settings.metrics.listen().is_none();
         // Only the routes this listener serves: any other path is `unmatched`.
@@ -66,38 +59,17 @@ impl Application {
             .copied()
             .filter(|route| metrics_on_main || *route != "/metrics");
         let metrics_arc = Arc::new(Metrics::new(served));
-        metrics_arc.signing_key(&state.issuer.kid().unwrap_or_default());
+        metrics_arc.signing_key(&gate.issuer().kid().unwrap_or_default());
+        gate.pool().observe(metrics_arc.clone());
         let metrics = web::Data::from(metrics_arc.clone());
-        let issuer = web::Data::new(state.issuer);
-        let directory = web::Data::new(state.directory);
-        let admin_group = web::Data::new(AdminGroup::new(state.admin_group));
-        let mfa_store: web::Data<dyn MfaStore> =
-            web::Data::from(Arc::new(MemoryMfaStore::default()) as Arc<dyn MfaStore>);
-        let verifier = web::Data::new(state.verifier);
-        let pool = web::Data::new(
-            HashingPool::new(Arc::new(state.store), settings.hash_concurrency())
-                .with_metrics(metrics_arc.clone()),
-        );
-        let scrape_pool = pool.clone();
+        let scrape_pool = gate.pool().clone();
         let scrape_hook: ScrapeHook = Arc::new(move |metrics: &Metrics| {
             let (depth, capacity) = scrape_pool.queue();
             metrics.password_queue(depth, capacity);
         });
         let scrape_hook = web::Data::new(scrape_hook);
-        let trusted_proxies = web::Data::new(settings.trusted_proxies()?);
-        let instance_id = settings.instance_id()?;
-        log::info!("instance id: {instance_id}");
         let audit = Audit::new(instance_id.as_str());
-        let throttle = web::Data::new(LoginThrottle::new(&settings.limits));
-        let reloader = Reloader::new(
-            settings,
-            issuer.clone(),
-            verifier.clone(),
-            pool.clone(),
-            directory.clone(),
-            admin_group.clone(),
-        )
-        .observed(metrics_arc, audit.clone());
+        let reloader = Reloader::new(settings, gate.clone()).observed(metrics_arc, audit.clone());
         let audit = web::Data::new(audit);
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.
@@ -128,27 +100,31 @@ impl Application {
                     middleware::from_fn(metrics::count_requests),
                 ))
                 .wrap(middleware::from_fn(telemetry::access_log))
-                .app_data(trusted_proxies.clone())
+                .configure(|cfg| gate.configure(cfg))
                 .app_data(audit.clone())
-                .app_data(issuer.clone())
-                .app_data(verifier.clone())
-                .app_data(pool.clone())
-                .app_data(throttle.clone())
-                .app_data(directory.clone())
-                .app_data(admin_group.clone())
-                .app_data(mfa_store.clone())
+                .route("/openapi.json", web::get().to(openapi::serve))
                 .app_data(readiness_data.clone())
-                .configure(configure)
+                // HEAD too: load balancers and monitors probe with it.
+                .service(
+                    web::resource("/healthz")
+                        .route(web::get().to(routes::healthz))
+                        .route(web::head().to(routes::healthz)),
+                )
+                .service(
+                    web::resource("/readyz")
+                        .route(web::get().to(routes::readyz))
+                        .route(web::head().to(routes::readyz)),
+                )
                 .configure(|cfg| {
                     // Without the registry as app data nothing on the request path counts.
                     if metrics_enabled {
                         cfg.app_data(metrics.clone()).app_data(scrape_hook.clone());
                     }
-                    if bare_route {
-                        cfg.route("/bare", web::get().to(routes::bare));
-                    }
                     if metrics_on_main {
                         cfg.route("/metrics", web::get().to(metrics::serve));
+                    }
+                    if bare_route {
+                        cfg.route("/bare", web::get().to(routes::bare));
                     }
                 })
         })
@@ -224,32 +200,6 @@ impl Application {
         });
         self.server.await
     }
-}
-
-/// The routes, shared by the binary and anything embedding tokengate.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(routes::login))
-        .route("/login/totp", web::post().to(routes::login_totp))
-        .service(
-            web::resource("/access")
-                .wrap(pages::token_error_pages())
-                .route(web::get().to(routes::access)),
-        )
-        // Forward-auth answers plain 401s: the proxy, not a browser, reads them.
-        .route("/auth/verify", web::route().to(routes::verify))
-        // HEAD too: load balancers and monitors probe with it.
-        .service(
-            web::resource("/healthz")
-                .route(web::get().to(routes::healthz))
-                .route(web::head().to(routes::healthz)),
-        )
-        .service(
-            web::resource("/readyz")
-                .route(web::get().to(routes::readyz))
-                .route(web::head().to(routes::readyz)),
-        )
-        .route("/.well-known/jwks.json", web::get().to(routes::jwks))
-        .route("/openapi.json", web::get().to(openapi::serve));
 }
 
 /// `/metrics` alone on its own address (`metrics.listen`), one worker.

@@ -2,16 +2,25 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-/// Why a request carried no acceptable token. Every variant is a 401 with an
-/// RFC 6750 `WWW-Authenticate: Bearer` challenge.
+/// Why a request carried no acceptable token. Every variant but
+/// [`Unconfigured`](TokenError::Unconfigured) is a 401 with an RFC 6750
+/// `WWW-Authenticate: Bearer` challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
+    /// No configured source carried a token.
     #[error("no token was presented")]
     Missing,
+    /// The token's `exp` has passed (beyond the leeway).
     #[error("the token has expired")]
     Expired,
+    /// Anything else: bad signature, algorithm, kid, `typ`, claims or encoding.
     #[error("the token is not valid")]
     Invalid,
+    /// The app registered no [`TokenGate`](crate::TokenGate): a 500, logged,
+    /// since it is the server's mistake rather than the client's.
+    #[error("the token could not be checked")]
+    Unconfigured,
 }
 
 #[derive(Serialize)]
@@ -27,6 +36,7 @@ impl TokenError {
             TokenError::Missing => "token_missing",
             TokenError::Expired => "token_expired",
             TokenError::Invalid => "token_invalid",
+            TokenError::Unconfigured => "internal_error",
         }
     }
 
@@ -37,7 +47,7 @@ impl TokenError {
             TokenError::Expired => {
                 r#"Bearer realm="tokengate", error="invalid_token", error_description="The access token expired""#
             }
-            TokenError::Invalid => {
+            TokenError::Invalid | TokenError::Unconfigured => {
                 r#"Bearer realm="tokengate", error="invalid_token", error_description="The access token is invalid""#
             }
         }
@@ -46,10 +56,21 @@ impl TokenError {
 
 impl ResponseError for TokenError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::UNAUTHORIZED
+        match self {
+            TokenError::Unconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNAUTHORIZED,
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if *self == TokenError::Unconfigured {
+            return HttpResponse::InternalServerError()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(ErrorBody {
+                    error: self.code(),
+                    message: self.to_string(),
+                });
+        }
         HttpResponse::Unauthorized()
             .insert_header((header::WWW_AUTHENTICATE, self.challenge()))
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -13,11 +13,15 @@ use crate::metrics::Metrics;
 /// handler body runs only for valid, unexpired tokens; any failure answers 401
 /// with a Bearer challenge before the handler is called.
 ///
-/// Generic over the claims type, so apps minting richer tokens reuse it.
+/// Generic over the claims type: an app reads its own claims (those its
+/// [`TokenGateBuilder::mint_claims`](crate::TokenGateBuilder::mint_claims)
+/// hook added) with `Authenticated<MyClaims>`; the registered claims are
+/// validated whatever the type.
 #[derive(Debug, Clone)]
 pub struct Authenticated<C = Claims>(pub C);
 
 impl<C> Authenticated<C> {
+    /// The verified claims.
     pub fn into_inner(self) -> C {
         self.0
     }
@@ -43,11 +47,16 @@ impl<C: DeserializeOwned + 'static> FromRequest for Authenticated<C> {
 
 /// Finds and verifies the request's token with the registered [`Verifier`],
 /// counting the outcome when [`Metrics`] are registered and auditing a
-/// refusal (at debug level).
+/// refusal (at debug level). Without a verifier the app is misconfigured:
+/// logged, and answered 500.
 pub(crate) fn authenticate<C: DeserializeOwned>(req: &HttpRequest) -> Result<C, TokenError> {
-    let verifier = req
-        .app_data::<web::Data<Verifier>>()
-        .expect("BUG: web::Data<Verifier> is not registered on the app");
+    let Some(verifier) = req.app_data::<web::Data<Verifier>>() else {
+        log::error!(
+            "{} needs a TokenGate registered on the app (App::configure(|cfg| gate.configure(cfg)))",
+            req.path()
+        );
+        return Err(TokenError::Unconfigured);
+    };
     let metrics = req.app_data::<web::Data<Metrics>>();
     let started = metrics.map(|_| Instant::now());
     let checked = verifier.check(req);

@@ -33,7 +33,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::extractor::authenticate;
-use super::{AuthorizationClaims, Claims};
+use super::{AuthorizationClaims, Claims, TokenError};
 
 /// A group a handler demands. Declare fixed ones with [`role!`](crate::role).
 pub trait Role: 'static {
@@ -85,9 +85,11 @@ pub struct Operator;
 
 impl Role for Operator {
     fn name(req: &HttpRequest) -> Cow<'static, str> {
-        let group = req
-            .app_data::<web::Data<AdminGroup>>()
-            .expect("BUG: web::Data<AdminGroup> is not registered on the app");
+        let Some(group) = req.app_data::<web::Data<AdminGroup>>() else {
+            // Empty: `RequireRole` answers a 500 rather than panicking.
+            log::error!("RequireRole<Operator> needs a TokenGate registered on the app");
+            return Cow::Borrowed("");
+        };
         Cow::Owned(group.get().as_str().to_owned())
     }
 }
@@ -139,6 +141,10 @@ impl<R: Role, C: AuthorizationClaims + DeserializeOwned + 'static> FromRequest
         ready((|| {
             let claims: C = authenticate(req)?;
             let role = R::name(req);
+            // A role that cannot be named means the app is misconfigured.
+            if role.is_empty() {
+                return Err(TokenError::Unconfigured.into());
+            }
             check_roles(&claims, std::slice::from_ref(&role))?;
             Ok(RequireRole(claims, PhantomData))
         })())

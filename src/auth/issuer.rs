@@ -3,6 +3,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::{AMR_PASSWORD, Claims, Key, KeySet, MFA_TOKEN_TYPE, TOKEN_TYPE, mfa_audience};
@@ -22,10 +23,27 @@ struct Signer {
     ttl: Duration,
 }
 
+/// The registered claims tokengate sets itself; an app's extra claims never override them.
+pub(crate) const REGISTERED_CLAIMS: [&str; 10] = [
+    "sub",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "iss",
+    "aud",
+    "roles",
+    "amr",
+    "auth_time",
+];
+
 /// A freshly minted token and when it stops being accepted.
 pub struct IssuedToken {
+    /// The signed JWT.
     pub token: String,
+    /// When it expires (`exp`).
     pub expires_at: OffsetDateTime,
+    /// Its lifetime in seconds, for the token response's `expires_in`.
     pub expires_in: u64,
 }
 
@@ -70,11 +88,7 @@ impl Issuer {
         self.current.store(other.current.into_inner());
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.current.load().ttl
-    }
-
-    /// The `kid` new tokens carry, if any.
+    /// The `kid` new tokens carry, if any (the signing key in force).
     pub fn kid(&self) -> Option<String> {
         self.current.load().header.kid.clone()
     }
@@ -98,10 +112,34 @@ impl Issuer {
         &self,
         subject: &Subject<'_>,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        self.mint_with(subject, None)
+    }
+
+    /// An access token for `subject` with the app's `extra` claims beside
+    /// tokengate's own; an extra claim named like one of those is dropped.
+    pub fn mint_with(
+        &self,
+        subject: &Subject<'_>,
+        extra: Option<&Map<String, Value>>,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let signer = self.current.load();
         let now = OffsetDateTime::now_utc();
         let claims = signer.claims(subject, now, signer.ttl, &signer.audience);
-        let token = jsonwebtoken::encode(&signer.header, &claims, &signer.key)?;
+        let token = match extra.filter(|extra| !extra.is_empty()) {
+            None => jsonwebtoken::encode(&signer.header, &claims, &signer.key)?,
+            Some(extra) => {
+                let mut all = match serde_json::to_value(&claims)? {
+                    Value::Object(registered) => registered,
+                    _ => Map::new(),
+                };
+                for (name, value) in extra {
+                    if !REGISTERED_CLAIMS.contains(&name.as_str()) {
+                        all.insert(name.clone(), value.clone());
+                    }
+                }
+                jsonwebtoken::encode(&signer.header, &all, &signer.key)?
+            }
+        };
         Ok(IssuedToken::new(token, now, signer.ttl))
     }
 
@@ -212,5 +250,33 @@ mod tests {
         let secret = SecretString::from("0123456789abcdef0123456789abcdef");
         let issuer = Issuer::new(HS256, &secret, "iss", "aud", Duration::from_secs(60));
         assert!(!issuer.signs_slowly());
+    }
+
+    #[test]
+    fn extra_claims_never_override_registered_ones() {
+        let secret = SecretString::from("0123456789abcdef0123456789abcdef");
+        let issuer = Issuer::new(
+            Algorithm::HS256,
+            &secret,
+            "iss",
+            "aud",
+            Duration::from_secs(60),
+        );
+        let extra = serde_json::json!({"sub": "mallory", "exp": 1, "groups": ["admins"]});
+        let subject = Subject {
+            name: "alice",
+            roles: &[],
+            amr: &[AMR_PASSWORD],
+        };
+        let minted = issuer.mint_with(&subject, extra.as_object()).unwrap();
+        let payload = minted.token.split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        let claims: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(claims["sub"], "alice");
+        assert_ne!(claims["exp"], 1);
+        assert_eq!(claims["groups"], serde_json::json!(["admins"]));
     }
 }

@@ -98,6 +98,7 @@ impl From<TokenError> for Refusal {
             TokenError::Missing => Refusal::Missing,
             TokenError::Expired => Refusal::Expired,
             TokenError::Invalid => Refusal::Malformed,
+            TokenError::Unconfigured => Refusal::Invalid,
         }
     }
 }

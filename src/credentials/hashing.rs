@@ -17,8 +17,13 @@ pub fn release_work_area() {
     ARGON2_WORK_AREA.with_borrow_mut(|area| *area = Vec::new());
 }
 
+/// Checked for unknown users so they cost what a wrong password costs: an
+/// argon2id hash with the parameters `hash_password` writes. Its password is
+/// irrelevant (the result is discarded); a constant keeps start-up instant.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$RPnVfs7j4G3Z/C1thNV+Yw$N1clyUUvc0rpPYKw0h4B2hl+StJZIaMpK0TKGSG+gWY";
+
 /// A stored password hash in one of the formats htpasswd files carry.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum PasswordHash {
     /// PHC string, `$argon2id$v=19$m=...`.
     Argon2(String),
@@ -26,11 +31,29 @@ pub enum PasswordHash {
     Bcrypt(String),
 }
 
+// A hash is not a secret, but it is an offline-guessing target: keep it out of logs.
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PasswordHash::Argon2(_) => "PasswordHash::Argon2([REDACTED])",
+            PasswordHash::Bcrypt(_) => "PasswordHash::Bcrypt([REDACTED])",
+        })
+    }
+}
+
+/// A stored hash in a format tokengate does not check.
 #[derive(Debug, thiserror::Error)]
 #[error("unsupported password hash (expected argon2id or bcrypt)")]
 pub struct UnsupportedHash;
 
 impl PasswordHash {
+    /// The hash checked for users that do not exist, with the parameters
+    /// real hashes get, so an unknown name costs what a wrong password costs.
+    pub(crate) fn dummy() -> Self {
+        PasswordHash::Argon2(DUMMY_HASH.to_owned())
+    }
+
+    /// Recognises an argon2 PHC string or a bcrypt hash.
     pub fn parse(encoded: &str) -> Result<Self, UnsupportedHash> {
         if encoded.starts_with("$argon2") {
             phc::PasswordHash::new(encoded).map_err(|_| UnsupportedHash)?;
@@ -166,6 +189,14 @@ pub fn hash_password(password: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dummy_hash_has_the_parameters_real_hashes_get() {
+        let real = hash_password("x");
+        let params = |hash: &str| hash.split('$').nth(3).unwrap().to_owned();
+        assert_eq!(params(DUMMY_HASH), params(&real));
+        assert!(PasswordHash::parse(DUMMY_HASH).is_ok());
+    }
 
     #[test]
     fn argon2_round_trip() {

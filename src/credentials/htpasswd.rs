@@ -1,41 +1,50 @@
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use super::{CredentialStore, PasswordHash};
-
-/// Checked for unknown users so they cost what a wrong password costs: an
-/// argon2id hash with the parameters `hash_password` writes. Its password is
-/// irrelevant (the result is discarded); a constant keeps start-up instant.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$RPnVfs7j4G3Z/C1thNV+Yw$N1clyUUvc0rpPYKw0h4B2hl+StJZIaMpK0TKGSG+gWY";
+use super::{CredentialStore, PasswordHash, StoreError, UserRecord};
 
 /// Users from an htpasswd-format file: one `user:hash` a line, `#` comments.
+/// The built-in [`CredentialStore`]; its users' groups come from the groups
+/// file ([`Groups`](super::Groups)), not from here.
 ///
-/// Every check costs the same whoever is named, known or not: it verifies
-/// one hash of each shape (scheme and parameters) in the file, the user's
-/// own for its shape and a stand-in for every other shape. A file mixing
+/// Every check costs the same whoever is named, known or not: its
+/// [`stand_ins`](CredentialStore::stand_ins) hold one hash of each shape
+/// (scheme and parameters) in the file, and a check verifies the user's own
+/// hash for its shape and a stand-in for every other shape. A file mixing
 /// bcrypt and argon2id users thus pays both per login, until the weak hashes
 /// are replaced ([`HtpasswdStore::needing_rehash`]); a file of
 /// `hash-password` lines pays one argon2id check, as before.
 pub struct HtpasswdStore {
-    /// Each user's hash and the index of its shape in `stand_ins`.
-    users: HashMap<String, (usize, PasswordHash)>,
-    /// One hash per shape: the first user's of that shape (its password is
-    /// irrelevant, the result is discarded), or [`DUMMY_HASH`] for an empty file.
-    stand_ins: Vec<PasswordHash>,
+    users: HashMap<String, PasswordHash>,
+    /// One hash per shape: the first user's of that shape, or the dummy hash
+    /// for an empty file.
+    stand_ins: Arc<[PasswordHash]>,
 }
 
+/// Why an htpasswd file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum HtpasswdError {
+    /// The file could not be read.
     #[error("cannot read `{path}`: {source}")]
     Read {
+        /// The file's path.
         path: String,
+        /// Why reading failed.
         source: std::io::Error,
     },
+    /// A line is not `user:hash` with a supported hash.
     #[error("line {line}: {reason}")]
-    Line { line: usize, reason: String },
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl HtpasswdStore {
+    /// Reads and parses an htpasswd file.
     pub fn from_file(path: &Path) -> Result<Self, HtpasswdError> {
         let contents = std::fs::read_to_string(path).map_err(|source| HtpasswdError::Read {
             path: path.display().to_string(),
@@ -44,10 +53,11 @@ impl HtpasswdStore {
         Self::parse(&contents)
     }
 
+    /// Parses htpasswd-format text.
     pub fn parse(contents: &str) -> Result<Self, HtpasswdError> {
         let mut users = HashMap::new();
         let mut shapes: Vec<String> = Vec::new();
-        let mut stand_ins = Vec::new();
+        let mut stand_ins: Vec<PasswordHash> = Vec::new();
         for (index, line) in contents.lines().enumerate() {
             let line_error = |reason: &str| HtpasswdError::Line {
                 line: index + 1,
@@ -67,35 +77,21 @@ impl HtpasswdStore {
             }
             let hash = PasswordHash::parse(hash).map_err(|e| line_error(&e.to_string()))?;
             let shape = hash.shape();
-            let index = match shapes.iter().position(|known| *known == shape) {
-                Some(index) => index,
-                None => {
-                    shapes.push(shape);
-                    stand_ins.push(hash.clone());
-                    shapes.len() - 1
-                }
-            };
-            if users.insert(user.to_owned(), (index, hash)).is_some() {
+            if !shapes.contains(&shape) {
+                shapes.push(shape);
+                stand_ins.push(hash.clone());
+            }
+            if users.insert(user.to_owned(), hash).is_some() {
                 return Err(line_error(&format!("user `{user}` appears twice")));
             }
         }
         if stand_ins.is_empty() {
-            stand_ins.push(PasswordHash::Argon2(DUMMY_HASH.to_owned()));
+            stand_ins.push(PasswordHash::dummy());
         }
-        Ok(Self { users, stand_ins })
-    }
-
-    /// The hashes a check for `username` verifies, in order, and which of
-    /// them is the user's own: one per shape, whoever is named.
-    fn checks<'a>(&'a self, username: &str) -> impl Iterator<Item = (&'a PasswordHash, bool)> {
-        let own = self.users.get(username);
-        self.stand_ins
-            .iter()
-            .enumerate()
-            .map(move |(index, stand_in)| match own {
-                Some((shape, hash)) if *shape == index => (hash, true),
-                _ => (stand_in, false),
-            })
+        Ok(Self {
+            users,
+            stand_ins: stand_ins.into(),
+        })
     }
 
     /// Users whose hash is weak (bcrypt below cost 10, argon2 below OWASP's
@@ -105,30 +101,29 @@ impl HtpasswdStore {
         let mut weak: Vec<(String, String)> = self
             .users
             .iter()
-            .filter_map(|(user, (_, hash))| Some((user.clone(), hash.weakness()?)))
+            .filter_map(|(user, hash)| Some((user.clone(), hash.weakness()?)))
             .collect();
         weak.sort();
         weak
     }
 
-    pub fn len(&self) -> usize {
+    /// How many users the file holds.
+    pub fn user_count(&self) -> usize {
         self.users.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
     }
 }
 
+#[async_trait::async_trait]
 impl CredentialStore for HtpasswdStore {
-    fn verify(&self, username: &str, password: &str) -> bool {
-        let mut verified = false;
-        for (hash, own) in self.checks(username) {
-            // Every check runs; only the user's own decides.
-            let matched = std::hint::black_box(hash.verify(password));
-            verified |= own && matched;
-        }
-        verified
+    async fn find(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self
+            .users
+            .get(name)
+            .map(|hash| UserRecord::new(name, hash.clone())))
+    }
+
+    fn stand_ins(&self) -> Arc<[PasswordHash]> {
+        Arc::clone(&self.stand_ins)
     }
 }
 
@@ -136,26 +131,22 @@ impl CredentialStore for HtpasswdStore {
 mod tests {
     use super::*;
     use crate::credentials::hash_password;
+    use crate::credentials::{checks, verify_password};
 
-    #[test]
-    fn the_dummy_hash_has_the_parameters_real_hashes_get() {
-        let real = hash_password("x");
-        let params = |hash: &str| hash.split('$').nth(3).unwrap().to_owned();
-        assert_eq!(params(DUMMY_HASH), params(&real));
-        assert!(PasswordHash::parse(DUMMY_HASH).is_ok());
-    }
-
-    #[test]
-    fn known_user_with_right_password_passes() {
+    #[actix_web::test]
+    async fn known_users_are_found_with_their_hash() {
         let store = HtpasswdStore::parse(&format!(
             "# comment\n\nalice:{}\n",
             hash_password("wonderland")
         ))
         .unwrap();
-        assert_eq!(store.len(), 1);
-        assert!(store.verify("alice", "wonderland"));
-        assert!(!store.verify("alice", "looking-glass"));
-        assert!(!store.verify("bob", "wonderland"));
+        assert_eq!(store.user_count(), 1);
+        let alice = store.find("alice").await.unwrap().unwrap();
+        assert_eq!(alice.name, "alice");
+        assert!(alice.groups.is_empty());
+        assert!(alice.password_hash.verify("wonderland"));
+        assert!(!alice.password_hash.verify("looking-glass"));
+        assert!(store.find("bob").await.unwrap().is_none());
     }
 
     #[test]
@@ -167,18 +158,23 @@ mod tests {
             "argon:{argon2}\nweak:{weak_argon2}\nbcrypt:{bcrypt}\n"
         ))
         .unwrap();
+        let stand_ins = store.stand_ins();
+        let checks = |user: &str| checks(store.users.get(user), &stand_ins);
         let shapes = |user: &str| -> Vec<String> {
-            store.checks(user).map(|(hash, _)| hash.shape()).collect()
+            checks(user).iter().map(|(hash, _)| hash.shape()).collect()
         };
         let expected = shapes("nobody");
         assert_eq!(expected.len(), 3, "{expected:?}");
         for user in ["argon", "weak", "bcrypt"] {
             assert_eq!(shapes(user), expected, "{user}");
-            assert_eq!(store.checks(user).filter(|(_, own)| *own).count(), 1);
+            assert_eq!(checks(user).iter().filter(|(_, own)| *own).count(), 1);
         }
-        assert_eq!(store.checks("nobody").filter(|(_, own)| *own).count(), 0);
-        assert!(store.verify("bcrypt", "b") && store.verify("argon", "a"));
-        assert!(!store.verify("bcrypt", "a") && !store.verify("nobody", "a"));
+        assert_eq!(checks("nobody").iter().filter(|(_, own)| *own).count(), 0);
+        let verify = |user: &str, password: &str| {
+            verify_password(store.users.get(user), &stand_ins, password)
+        };
+        assert!(verify("bcrypt", "b") && verify("argon", "a"));
+        assert!(!verify("bcrypt", "a") && !verify("nobody", "a"));
         let names: Vec<String> = store.needing_rehash().into_iter().map(|(u, _)| u).collect();
         assert_eq!(names, ["bcrypt", "weak"]);
     }

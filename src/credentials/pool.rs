@@ -1,11 +1,12 @@
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::oneshot;
 
-use super::{CredentialStore, hashing};
+use std::sync::Arc;
+
+use super::{PasswordHash, hashing, verify_password};
 use crate::metrics::Metrics;
 
 /// Password checks waiting for a thread, per thread, before logins are shed.
@@ -25,30 +26,32 @@ const RELEASE_WORK_AREA_AFTER: Duration = Duration::from_secs(10);
 /// the workers.
 #[derive(Clone)]
 pub struct HashingPool {
-    store: Arc<ArcSwap<Arc<dyn CredentialStore>>>,
     jobs: Sender<Job>,
-    metrics: Option<Arc<Metrics>>,
+    /// Set once by the service ([`HashingPool::observe`]); shared by clones.
+    metrics: Arc<OnceLock<Arc<Metrics>>>,
 }
 
 struct Job {
-    store: Arc<dyn CredentialStore>,
-    username: String,
-    password: String,
+    check: Box<dyn FnOnce() -> bool + Send>,
     answer: oneshot::Sender<bool>,
     queued_at: Instant,
     metrics: Option<Arc<Metrics>>,
 }
 
+/// A password check that did not run.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
+    /// The queue is full: shed the login rather than queue without bound.
     #[error("too many password checks are waiting")]
     Busy,
+    /// The check thread went away.
     #[error("the password check did not complete")]
     Aborted,
 }
 
 impl HashingPool {
-    pub fn new(store: Arc<dyn CredentialStore>, threads: usize) -> Self {
+    /// Starts `threads` check threads (at least one).
+    pub fn new(threads: usize) -> Self {
         let threads = threads.max(1);
         let (jobs, queue) = crossbeam_channel::bounded(threads * QUEUE_PER_THREAD);
         for index in 0..threads {
@@ -59,16 +62,14 @@ impl HashingPool {
                 .expect("cannot start a password-check thread");
         }
         Self {
-            store: Arc::new(ArcSwap::from_pointee(store)),
             jobs,
-            metrics: None,
+            metrics: Arc::default(),
         }
     }
 
-    /// Records each check's queue wait and duration in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics);
-        self
+    /// Records each check's queue wait and duration in `metrics` from now on.
+    pub fn observe(&self, metrics: Arc<Metrics>) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// Checks waiting for a thread now, and how many may wait.
@@ -76,31 +77,30 @@ impl HashingPool {
         (self.jobs.len(), self.jobs.capacity().unwrap_or(0))
     }
 
-    /// Swaps in another store (a reloaded users file); checks under way
-    /// finish against the store they started with.
-    pub fn replace_store(&self, store: Arc<dyn CredentialStore>) {
-        self.store.store(Arc::new(store));
-    }
-
-    pub async fn verify(&self, username: String, password: String) -> Result<bool, PoolError> {
-        let answered = self.submit(username, password)?;
+    /// Whether `password` matches the user's own hash (`None` for an unknown
+    /// user), compared in constant time on a check thread after verifying
+    /// the store's stand-ins, so that every name costs the same.
+    pub async fn verify(
+        &self,
+        own: Option<PasswordHash>,
+        stand_ins: Arc<[PasswordHash]>,
+        password: String,
+    ) -> Result<bool, PoolError> {
+        let answered = self.submit(move || verify_password(own.as_ref(), &stand_ins, &password))?;
         answered.await.map_err(|_| PoolError::Aborted)
     }
 
     /// Queues a check without waiting; a full queue is refused at once.
     fn submit(
         &self,
-        username: String,
-        password: String,
+        check: impl FnOnce() -> bool + Send + 'static,
     ) -> Result<oneshot::Receiver<bool>, PoolError> {
         let (answer, answered) = oneshot::channel();
         let job = Job {
-            store: Arc::clone(&self.store.load()),
-            username,
-            password,
+            check: Box::new(check),
             answer,
             queued_at: Instant::now(),
-            metrics: self.metrics.clone(),
+            metrics: self.metrics.get().cloned(),
         };
         self.jobs.try_send(job).map_err(|error| match error {
             TrySendError::Full(_) => PoolError::Busy,
@@ -127,7 +127,7 @@ fn run_checks(queue: Receiver<Job>) {
             continue;
         }
         let started = Instant::now();
-        let verified = job.store.verify(&job.username, &job.password);
+        let verified = (job.check)();
         if let Some(metrics) = &job.metrics {
             metrics.password_check(started - job.queued_at, started.elapsed());
         }
@@ -158,58 +158,41 @@ fn lower_thread_priority() {
 mod tests {
     use super::*;
 
-    struct Fixed(&'static str, &'static str);
-
-    impl CredentialStore for Fixed {
-        fn verify(&self, username: &str, password: &str) -> bool {
-            username == self.0 && password == self.1
-        }
+    fn hash_of(password: &str) -> PasswordHash {
+        PasswordHash::parse(&bcrypt::hash(password, 4).unwrap()).unwrap()
     }
 
     #[actix_web::test]
-    async fn checks_run_against_the_current_store() {
-        let pool = HashingPool::new(Arc::new(Fixed("a", "1")), 2);
-        assert!(pool.verify("a".into(), "1".into()).await.unwrap());
-        assert!(!pool.verify("a".into(), "2".into()).await.unwrap());
-        pool.replace_store(Arc::new(Fixed("a", "2")));
-        assert!(pool.verify("a".into(), "2".into()).await.unwrap());
-    }
-
-    /// Answers whether the check ran at idle CPU priority.
-    struct RunsAtIdlePriority;
-
-    impl CredentialStore for RunsAtIdlePriority {
-        fn verify(&self, _: &str, _: &str) -> bool {
-            // SAFETY: reads the calling thread's scheduling policy.
-            unsafe { libc::sched_getscheduler(0) == libc::SCHED_IDLE }
-        }
+    async fn checks_compare_the_password_with_the_hash() {
+        let pool = HashingPool::new(2);
+        let stand_ins: Arc<[PasswordHash]> = Arc::from([hash_of("x")]);
+        let check = |own, password: &str| pool.verify(own, stand_ins.clone(), password.into());
+        assert!(check(Some(hash_of("1")), "1").await.unwrap());
+        assert!(!check(Some(hash_of("1")), "2").await.unwrap());
+        assert!(!check(None, "x").await.unwrap(), "a stand-in never decides");
     }
 
     #[cfg(target_os = "linux")]
     #[actix_web::test]
     async fn checks_run_below_the_workers_priority() {
-        let pool = HashingPool::new(Arc::new(RunsAtIdlePriority), 1);
-        assert!(pool.verify("a".into(), "1".into()).await.unwrap());
-    }
-
-    /// Holds every check until the test lets go.
-    struct Gate(std::sync::Mutex<()>);
-
-    impl CredentialStore for Gate {
-        fn verify(&self, _: &str, _: &str) -> bool {
-            drop(self.0.lock());
-            true
-        }
+        let pool = HashingPool::new(1);
+        // SAFETY: reads the calling thread's scheduling policy.
+        let idle = pool.submit(|| unsafe { libc::sched_getscheduler(0) == libc::SCHED_IDLE });
+        assert_eq!(idle.unwrap().await, Ok(true));
     }
 
     #[test]
     fn a_full_queue_sheds_checks_instead_of_queueing_forever() {
-        let gate = Arc::new(Gate(std::sync::Mutex::new(())));
-        let closed = gate.0.lock().unwrap();
-        let pool = HashingPool::new(gate.clone(), 1);
+        let gate = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let closed = gate.lock().unwrap();
+        let pool = HashingPool::new(1);
         let mut queued = Vec::new();
         let refused = loop {
-            match pool.submit("u".into(), "p".into()) {
+            let gate = gate.clone();
+            match pool.submit(move || {
+                drop(gate.lock());
+                true
+            }) {
                 Ok(answer) => queued.push(answer),
                 Err(error) => break error,
             }

@@ -69,8 +69,10 @@ pub async fn access(
     if let Some(answer) = move_token_to_cookie(&req, &verifier, &claims) {
         return answer;
     }
+    let login_href = crate::gate::login_path(&req);
     let page = AccessGrantedPage {
         user: &claims.sub,
+        login_href: &login_href,
         expiry: Expiry::at(claims.exp),
     };
     html_page(HttpResponse::Ok(), &page)
@@ -105,6 +107,7 @@ fn move_token_to_cookie(
             user: &claims.sub,
             current_user: None,
             continue_to: &here,
+            login_href: &crate::gate::login_path(req),
         }));
     }
     // A click on the confirmation page; a browser without Fetch Metadata
@@ -121,6 +124,7 @@ fn move_token_to_cookie(
             user: &claims.sub,
             current_user: Some(&current),
             continue_to: &switch,
+            login_href: &crate::gate::login_path(req),
         }));
     }
     let until = claims

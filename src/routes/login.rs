@@ -2,16 +2,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web_httpauth::headers::authorization::Basic;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::second_factor::mfa_challenge;
 use super::{prefers_json, security_headers};
 use crate::audit::Audit;
 use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
-use crate::credentials::HashingPool;
 use crate::directory::Directory;
 use crate::error::LoginError;
+use crate::gate::{Login, login_path, mount_prefix};
 use crate::metrics::Metrics;
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
 use crate::throttle::{LoginThrottle, client_ip};
@@ -38,9 +38,10 @@ pub(crate) enum LoginRefused<'a> {
 
 /// Checks HTTP Basic credentials and answers with a private link (HTML) or a
 /// token response (JSON); for a user enrolled in TOTP, with the second step
-/// instead (see [`super::second_factor`]). Missing, malformed and wrong credentials all get
-/// the same 401 challenge. Attempts over the throttle's limits get a 429
-/// before any password is hashed.
+/// instead (see [`super::second_factor`]). Missing, malformed and wrong
+/// credentials and unknown users all get the same 401 challenge. Attempts
+/// over the throttle's limits get a 429 before any password is hashed; a
+/// credential store that cannot answer, a 503.
 #[utoipa::path(
     get,
     path = "/login",
@@ -69,16 +70,15 @@ pub(crate) enum LoginRefused<'a> {
             body = super::Error),
     ),
 )]
-pub async fn login(
+pub(crate) async fn login(
     req: HttpRequest,
-    pool: web::Data<HashingPool>,
+    login: web::Data<Login>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,
 ) -> Result<HttpResponse, LoginError> {
     let started = Instant::now();
-    let credentials = basic_credentials(&req);
-    let user = credentials.as_ref().map(|c| c.user_id().to_owned());
-    let result = attempt(&req, credentials, pool, issuer, throttle).await;
+    let user = basic_credentials(&req).map(|c| c.user_id().to_owned());
+    let result = attempt(req.clone(), login, issuer, throttle).await;
     record_login(&req, user.as_deref(), &result, started.elapsed());
     result
 }
@@ -115,55 +115,84 @@ pub(super) fn record_login(
 }
 
 async fn attempt(
-    req: &HttpRequest,
-    credentials: Option<Basic>,
-    pool: web::Data<HashingPool>,
+    req: HttpRequest,
+    login: web::Data<Login>,
     issuer: web::Data<Issuer>,
     throttle: web::Data<LoginThrottle>,
 ) -> Result<HttpResponse, LoginError> {
-    let wants_json = prefers_json(req);
-    let rejected = LoginError::InvalidCredentials { wants_json };
-    let Some(credentials) = credentials else {
-        return Err(rejected);
+    let wants_json = prefers_json(&req);
+    let rejected = || LoginError::InvalidCredentials {
+        wants_json,
+        login_href: login_path(&req),
+    };
+    let Some(credentials) = basic_credentials(&req) else {
+        return Err(rejected());
     };
     let username = credentials.user_id().to_owned();
     throttle
-        .check(client_ip(req), &username)
+        .check(client_ip(&req), &username)
         .map_err(|throttled| LoginError::Throttled {
             retry_after: throttled.retry_after,
             wants_json,
         })?;
     let password = credentials.password().unwrap_or_default().to_owned();
-    let verified = pool.verify(username.clone(), password).await?;
-    if !verified {
-        return Err(rejected);
-    }
+    let store = login.store();
+    let user = store
+        .find(&username)
+        .await
+        .map_err(LoginError::StoreUnavailable)?;
+    // An unknown user costs the same hashes as anyone else, and gets the same answer.
+    let own = user.as_ref().map(|user| user.password_hash.clone());
+    let verified = login.pool.verify(own, store.stand_ins(), password).await?;
+    let Some(user) = user.filter(|_| verified) else {
+        return Err(rejected());
+    };
 
     // Optional, so an app registering only the login's own data still works:
-    // without a directory, nobody has groups or a second factor.
+    // without a directory, nobody has groups-file roles or a second factor.
     let entries = req.app_data::<web::Data<Directory>>().map(|d| d.load());
-    if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&username)) {
+    if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&user.name)) {
         let ttl = entries.mfa.token_ttl;
-        let mut challenge = mfa_challenge(wants_json, issuer.into_inner(), &username, ttl).await?;
+        let login_href = login_path(&req);
+        let mut challenge = mfa_challenge(
+            wants_json,
+            issuer.into_inner(),
+            &user.name,
+            ttl,
+            &login_href,
+        )
+        .await?;
         challenge
             .extensions_mut()
             .insert(LoginOutcome("mfa_required"));
         return Ok(challenge);
     }
-    let roles = entries.map_or_else(Vec::new, |e| e.groups.of(&username).to_vec());
+    // The store's groups and the groups file's, each once.
+    let mut roles = user.groups.clone();
+    for group in entries.iter().flat_map(|e| e.groups.of(&user.name)) {
+        if !roles.contains(group) {
+            roles.push(group.clone());
+        }
+    }
+    let extra = login
+        .extra_claims(&user)
+        .transpose()
+        .map_err(|e| LoginError::Internal(format!("the app's claims hook failed: {e}")))?;
     let issued = mint(
         issuer.into_inner(),
-        username.clone(),
+        user.name.clone(),
         roles,
         &[AMR_PASSWORD],
+        extra,
     )
     .await?;
-    Ok(token_response(wants_json, &username, issued))
+    Ok(token_response(&req, wants_json, &user.name, issued))
 }
 
 /// The answer to a completed login: the RFC 6749 token response for JSON
 /// clients, the private-link page for browsers.
 pub(super) fn token_response(
+    req: &HttpRequest,
     wants_json: bool,
     username: &str,
     issued: IssuedToken,
@@ -177,11 +206,18 @@ pub(super) fn token_response(
             expires_in: issued.expires_in,
         });
     }
-    // Host-relative, so the link works behind any proxy or load balancer.
-    let link = format!("/access?token={}", issued.token);
+    // Host-relative, so the link works behind any proxy or load balancer,
+    // and beside the login route, wherever the app mounted it.
+    let prefix = match req.path().ends_with("/login/totp") {
+        true => mount_prefix(req, "/login/totp"),
+        false => mount_prefix(req, "/login"),
+    };
+    let link = format!("{prefix}/access?token={}", issued.token);
+    let login_href = login_path(req);
     let page = PrivateLinkPage {
         user: username,
         link: &link,
+        login_href: &login_href,
         expiry: Expiry::at(issued.expires_at.unix_timestamp()),
     };
     html_page(HttpResponse::Ok(), &page)
@@ -195,14 +231,16 @@ pub(super) async fn mint(
     name: String,
     roles: Vec<String>,
     amr: &'static [&'static str],
+    extra: Option<Map<String, Value>>,
 ) -> Result<IssuedToken, LoginError> {
     let slow = issuer.signs_slowly();
     let sign = move || {
-        issuer.mint_for(&Subject {
+        let subject = Subject {
             name: &name,
             roles: &roles,
             amr,
-        })
+        };
+        issuer.mint_with(&subject, extra.as_ref())
     };
     let issued = if slow {
         web::block(sign)

@@ -12,7 +12,7 @@ pub use access::access;
 pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use jwks::jwks;
-pub use login::login;
+pub(crate) use login::login;
 pub use second_factor::{CodeError, login_totp};
 pub use verify::{EXPIRES_HEADER, ROLES_HEADER, USER_HEADER, verify};
 

@@ -38,6 +38,7 @@ pub(super) async fn mfa_challenge(
     issuer: Arc<Issuer>,
     username: &str,
     ttl: Duration,
+    login_href: &str,
 ) -> Result<HttpResponse, LoginError> {
     let issued = if issuer.signs_slowly() {
         let subject = username.to_owned();
@@ -63,6 +64,7 @@ pub(super) async fn mfa_challenge(
         user: username,
         mfa_token: &issued.token,
         problem: None,
+        login_href,
     };
     Ok(code_entry_page(HttpResponse::Ok(), &page))
 }
@@ -220,7 +222,10 @@ pub async fn login_totp(
         Err(CodeError::InvalidMfaToken) if !wants_json => {
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, MFA_REQUIRED_CHALLENGE));
-            Ok(html_page(response, &TokenRejectedPage::sign_in_expired()))
+            Ok(html_page(
+                response,
+                &TokenRejectedPage::sign_in_expired(&req),
+            ))
         }
         outcome => outcome,
     }
@@ -280,6 +285,7 @@ async fn second_step(
                 user: &claims.sub,
                 mfa_token: &form.mfa_token,
                 problem: Some("That code was not right, or was already used. Try the next one."),
+                login_href: &crate::gate::login_path(&req),
             };
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, MFA_REQUIRED_CHALLENGE));
@@ -293,10 +299,11 @@ async fn second_step(
         claims.sub.clone(),
         roles,
         &[AMR_PASSWORD, AMR_OTP],
+        None,
     )
     .await
     .map_err(|error| CodeError::Internal(error.to_string()))?;
-    Ok(token_response(wants_json, &claims.sub, issued))
+    Ok(token_response(&req, wants_json, &claims.sub, issued))
 }
 
 /// Counts the attempt, checks the code, refuses a replay, spends the token.

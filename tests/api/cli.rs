@@ -1,12 +1,12 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use tokengate::credentials::{CredentialStore, HtpasswdStore};
+use tokengate::{CredentialStore, HtpasswdStore};
 
 use crate::helpers::tokengate_command;
 
-#[test]
-fn hash_password_prints_an_htpasswd_line_that_verifies() {
+#[actix_web::test]
+async fn hash_password_prints_an_htpasswd_line_that_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = tokengate_command(&dir)
         .args(["hash-password", "--user", "carol"])
@@ -25,8 +25,9 @@ fn hash_password_prints_an_htpasswd_line_that_verifies() {
     let line = String::from_utf8(output.stdout).unwrap();
     assert!(line.starts_with("carol:$argon2id$"), "{line}");
     let store = HtpasswdStore::parse(&line).unwrap();
-    assert!(store.verify("carol", "s3cret pass"));
-    assert!(!store.verify("carol", "s3cret pass\n"));
+    let carol = store.find("carol").await.unwrap().unwrap();
+    assert!(carol.password_hash.verify("s3cret pass"));
+    assert!(!carol.password_hash.verify("s3cret pass\n"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 mod access;
 mod cli;
 mod config;
+mod embedding;
 mod health;
 mod helpers;
 mod hostile_input;

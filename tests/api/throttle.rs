@@ -1,30 +1,28 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::{App, test, web};
+use actix_web::{App, test};
 use reqwest::StatusCode as ReqwestStatus;
-use secrecy::SecretString;
 use serde_json::Value;
-use tokengate::auth::Issuer;
-use tokengate::config::LimitsSettings;
-use tokengate::credentials::{CredentialStore, HashingPool};
-use tokengate::startup::configure;
-use tokengate::throttle::LoginThrottle;
+use tokengate::{
+    CredentialStore, LimitsSettings, PasswordHash, StoreError, TokenGate, UserRecord, hash_password,
+};
 
 use crate::helpers::{PASSWORD, USER, spawn_app_with};
 
-/// A store that counts how many password checks (hashes) it was asked for.
+/// A store that counts how many lookups (each followed by a hash) it was asked for.
 #[derive(Default)]
 struct CountingStore {
     checks: AtomicUsize,
 }
 
+#[tokengate::async_trait]
 impl CredentialStore for CountingStore {
-    fn verify(&self, username: &str, password: &str) -> bool {
+    async fn find(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         self.checks.fetch_add(1, Ordering::SeqCst);
-        username == USER && password == PASSWORD
+        let hash = PasswordHash::parse(&hash_password(PASSWORD)).unwrap();
+        Ok((name == USER).then(|| UserRecord::new(name, hash)))
     }
 }
 
@@ -46,22 +44,14 @@ fn basic(user: &str, password: &str) -> String {
 #[actix_web::test]
 async fn a_throttled_wrong_password_costs_no_hash() {
     let store = Arc::new(CountingStore::default());
-    let secret = SecretString::from("0123456789abcdef0123456789abcdef");
-    let issuer = Issuer::new(
-        jsonwebtoken::Algorithm::HS256,
-        &secret,
-        "tokengate",
-        "tokengate",
-        Duration::from_secs(60),
-    );
-    let app = test::init_service(
-        App::new()
-            .app_data(web::Data::new(HashingPool::new(store.clone(), 1)))
-            .app_data(web::Data::new(issuer))
-            .app_data(web::Data::new(LoginThrottle::new(&limits((0, 0), (1, 3)))))
-            .configure(configure),
-    )
-    .await;
+    let gate = TokenGate::builder()
+        .secret("0123456789abcdef0123456789abcdef")
+        .credential_store(store.clone())
+        .hash_threads(1)
+        .login_limits(limits((0, 0), (1, 3)))
+        .build()
+        .unwrap();
+    let app = test::init_service(App::new().configure(|cfg| gate.configure(cfg))).await;
     let attempt = || {
         test::TestRequest::get()
             .uri("/login")

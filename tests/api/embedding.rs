@@ -1,0 +1,232 @@
+//! The library API an app embeds: one `TokenGate`, registered with one call,
+//! mountable under any scope, with a pluggable async credential store and
+//! custom claims.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, test, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokengate::{
+    Authenticated, Claims, CredentialStore, HtpasswdStore, PasswordHash, StoreError, TokenGate,
+    UserRecord, Verifier,
+};
+
+use crate::helpers::{PASSWORD, USER, users_file_contents};
+
+const SECRET: &str = "embedding-test-secret-0123456789abcdef";
+
+static HASH: LazyLock<PasswordHash> = LazyLock::new(|| {
+    let line = users_file_contents().lines().next().unwrap();
+    PasswordHash::parse(line.split_once(':').unwrap().1).unwrap()
+});
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+fn htpasswd_gate() -> TokenGate {
+    TokenGate::builder()
+        .secret(SECRET)
+        .credential_store(HtpasswdStore::parse(users_file_contents()).unwrap())
+        .hash_threads(1)
+        .build()
+        .unwrap()
+}
+
+fn login_request(path: &str, accept: &str, password: &str) -> test::TestRequest {
+    test::TestRequest::get()
+        .uri(path)
+        .peer_addr("192.0.2.1:4000".parse().unwrap())
+        .insert_header(("Authorization", basic(USER, password)))
+        .insert_header(("Accept", accept))
+}
+
+/// A store whose backend is down.
+struct DownStore;
+
+#[tokengate::async_trait]
+impl CredentialStore for DownStore {
+    async fn find(&self, _: &str) -> Result<Option<UserRecord>, StoreError> {
+        Err(StoreError::unavailable("connection refused").retry_after(Duration::from_millis(2500)))
+    }
+}
+
+#[actix_web::test]
+async fn a_store_outage_is_a_503_with_retry_after_never_a_401() {
+    let gate = TokenGate::builder()
+        .secret(SECRET)
+        .credential_store(DownStore)
+        .build()
+        .unwrap();
+    let app = test::init_service(App::new().configure(|cfg| gate.configure(cfg))).await;
+    for accept in ["application/json", "text/html"] {
+        let response =
+            test::call_service(&app, login_request("/login", accept, PASSWORD).to_request()).await;
+
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{accept}"
+        );
+        assert_eq!(
+            response.headers().get("retry-after").unwrap(),
+            "3",
+            "rounded up"
+        );
+        assert!(!response.headers().contains_key("www-authenticate"));
+    }
+}
+
+#[actix_web::test]
+async fn mounted_under_a_scope_its_pages_link_within_the_scope() {
+    let gate = htpasswd_gate();
+    let app = test::init_service(
+        App::new().service(web::scope("/auth").configure(|cfg| gate.configure(cfg))),
+    )
+    .await;
+
+    let page = test::call_and_read_body(
+        &app,
+        login_request("/auth/login", "text/html", PASSWORD).to_request(),
+    )
+    .await;
+    let page = String::from_utf8(page.to_vec()).unwrap();
+    assert!(page.contains("href=\"/auth/access?token="), "{page}");
+    assert!(page.contains("href=\"/auth/login\""), "{page}");
+
+    let failed = test::call_and_read_body(
+        &app,
+        login_request("/auth/login", "text/html", "wrong").to_request(),
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&failed).contains("href=\"/auth/login\""));
+
+    let rejected = test::TestRequest::get()
+        .uri("/auth/access?token=garbage")
+        .insert_header(("Accept", "text/html"))
+        .to_request();
+    let rejected = test::call_service(&app, rejected).await;
+    assert_eq!(rejected.status(), StatusCode::UNAUTHORIZED);
+    let body = test::read_body(rejected).await;
+    assert!(String::from_utf8_lossy(&body).contains("href=\"/auth/login\""));
+}
+
+async fn whoami(Authenticated(claims): Authenticated<Claims>) -> HttpResponse {
+    HttpResponse::Ok().body(claims.sub)
+}
+
+#[actix_web::test]
+async fn a_handler_without_a_registered_gate_answers_500_rather_than_panicking() {
+    let app = test::init_service(App::new().route("/me", web::get().to(whoami))).await;
+    let request = test::TestRequest::get()
+        .uri("/me")
+        .insert_header(("Authorization", "Bearer a.b.c"))
+        .to_request();
+
+    let response = test::call_service(&app, request).await;
+
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[derive(Serialize)]
+struct Extra {
+    groups: Vec<String>,
+    sub: &'static str,
+}
+
+#[derive(Deserialize)]
+struct WithGroups {
+    sub: String,
+    groups: Vec<String>,
+}
+
+/// Finds the test user, in the `readers` group.
+struct GroupStore;
+
+#[tokengate::async_trait]
+impl CredentialStore for GroupStore {
+    async fn find(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok((name == USER).then(|| UserRecord::new(name, HASH.clone()).with_groups(["readers"])))
+    }
+}
+
+#[actix_web::test]
+async fn the_mint_hook_adds_claims_that_authenticated_reads_back() {
+    let gate = TokenGate::builder()
+        .secret(SECRET)
+        .credential_store(GroupStore)
+        .mint_claims(|user: &UserRecord| Extra {
+            groups: user.groups.clone(),
+            // A registered claim from the app is ignored, never minted.
+            sub: "mallory",
+        })
+        .build()
+        .unwrap();
+    let app = test::init_service(App::new().configure(|cfg| gate.configure(cfg)).route(
+        "/groups",
+        web::get().to(
+            |Authenticated(claims): Authenticated<WithGroups>| async move {
+                HttpResponse::Ok().body(format!("{} {}", claims.sub, claims.groups.join(",")))
+            },
+        ),
+    ))
+    .await;
+    let body: Value = test::call_and_read_body_json(
+        &app,
+        login_request("/login", "application/json", PASSWORD).to_request(),
+    )
+    .await;
+    let token = body["access_token"].as_str().unwrap();
+
+    let answer = test::call_and_read_body(
+        &app,
+        test::TestRequest::get()
+            .uri("/groups")
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .to_request(),
+    )
+    .await;
+
+    assert_eq!(answer, format!("{USER} readers").as_bytes());
+}
+
+#[actix_web::test]
+async fn registered_claims_are_validated_whatever_the_apps_claims_type() {
+    let gate = htpasswd_gate();
+    // A token with the app's claim but the wrong audience, signed with the right key.
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let claims = serde_json::json!({
+        "sub": USER, "iat": now, "nbf": now, "exp": now + 60, "jti": "x",
+        "iss": "tokengate", "aud": "another-app", "groups": ["admins"],
+    });
+    let token = crate::helpers::sign(&crate::helpers::minted_header(), &claims, SECRET);
+    let verifier: web::Data<Verifier> = gate.verifier();
+
+    assert!(verifier.verify::<WithGroups>(&token).is_err());
+}
+
+#[actix_web::test]
+async fn the_builder_names_what_is_missing_or_wrong() {
+    let short = TokenGate::builder()
+        .secret("short")
+        .credential_store(DownStore)
+        .build()
+        .err()
+        .unwrap();
+    assert_eq!(short.key, "secret");
+    let no_store = TokenGate::builder().secret(SECRET).build().err().unwrap();
+    assert_eq!(no_store.key, "credential_store");
+    let long_ttl = TokenGate::builder()
+        .secret(SECRET)
+        .ttl(Duration::from_secs(2 * 24 * 3600))
+        .credential_store(DownStore)
+        .build()
+        .err()
+        .unwrap();
+    assert_eq!(long_ttl.key, "ttl");
+}
