@@ -285,7 +285,7 @@ async fn second_step(
                 user: &claims.sub,
                 mfa_token: &form.mfa_token,
                 problem: Some("That code was not right, or was already used. Try the next one."),
-                login_href: &crate::gate::login_path(&req),
+                login_href: &crate::gate::login_path(req),
             };
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, MFA_REQUIRED_CHALLENGE));
@@ -303,7 +303,7 @@ async fn second_step(
     )
     .await
     .map_err(|error| CodeError::Internal(error.to_string()))?;
-    Ok(token_response(&req, wants_json, &claims.sub, issued))
+    Ok(token_response(req, wants_json, &claims.sub, issued))
 }
 
 /// Counts the attempt, checks the code, refuses a replay, spends the token.
