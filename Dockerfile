@@ -24,8 +24,11 @@ RUN mkdir src \
     && target="$(rustc -vV | sed -n 's/^host: //p')" \
     && cargo build --release --locked --bin tokengate --target "$target" \
     && rm -rf src
-# The rest of the context: src/, templates/, config/ (see .dockerignore).
+# The rest of the context: build.rs, src/, templates/, config/ (see .dockerignore).
 COPY . .
+# The commit for the tokengate_build_info metric (no .git in the context):
+# docker build --build-arg TOKENGATE_COMMIT=$(git rev-parse --short=12 HEAD).
+ARG TOKENGATE_COMMIT=unknown
 # COPY keeps the context's mtimes, which can be older than the stub build.
 # The runtime's /etc: a passwd and group entry for the unprivileged user
 # (uid 65532, named so `ps` and audit logs show a name), and the name

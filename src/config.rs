@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -80,6 +81,10 @@ pub struct Settings {
     pub limits: LimitsSettings,
     pub sessions: SessionsSettings,
     pub mfa: MfaSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// Which environment file was layered in; set by [`load`], not by files.
     #[serde(skip_deserializing, default = "default_environment")]
     pub environment: Environment,
@@ -250,6 +255,60 @@ fn mask_store_password<S: serde::Serializer>(
             ))
         }
         _ => serializer.serialize_str(store),
+    }
+}
+
+/// `[log]`: how log lines are written.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// `log.format`: `text` (env_logger's layout, fields as `key=value`) or
+/// `json` (one object per line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `[metrics]`: where `GET /metrics` is served.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// `false` turns metrics off: no `/metrics`, nothing counted per request.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// A separate `host:port` for `/metrics` (kept off the load balancer);
+    /// unset or empty: `/metrics` is served on the main listener.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl MetricsSettings {
+    /// The separate listener's address, when one is configured.
+    pub fn listen(&self) -> Option<&str> {
+        self.listen
+            .as_deref()
+            .map(str::trim)
+            .filter(|listen| !listen.is_empty())
     }
 }
 
@@ -512,6 +571,14 @@ impl Settings {
         self.trusted_proxies()?;
         self.instance_id()?;
         self.sessions.validate()?;
+        if let Some(listen) = self.metrics.listen()
+            && listen.to_socket_addrs().is_err()
+        {
+            return Err(ConfigError::new(
+                "metrics.listen",
+                format!("`{listen}` is not a host:port address"),
+            ));
+        }
         self.validate_server_limits()?;
         for (key, value) in [
             ("jwt.issuer", &jwt.issuer),
@@ -1296,6 +1363,31 @@ mod tests {
             json.contains("redis://app:[REDACTED]@cache:6379/0"),
             "{json}"
         );
+    }
+
+    #[test]
+    fn log_format_and_metrics_listener_are_optional_and_checked() {
+        let settings = load(&repo_config(), &vars(&[])).unwrap();
+        assert_eq!(settings.log.format, LogFormat::Text);
+        assert_eq!(settings.metrics.listen(), None);
+        let settings = load(
+            &repo_config(),
+            &vars(&[
+                ("TOKENGATE__LOG__FORMAT", "json"),
+                ("TOKENGATE__METRICS__LISTEN", "127.0.0.1:9100"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.log.format, LogFormat::Json);
+        assert_eq!(settings.metrics.listen(), Some("127.0.0.1:9100"));
+        let error = load(&repo_config(), &vars(&[("TOKENGATE__LOG__FORMAT", "xml")])).unwrap_err();
+        assert_eq!(error.key, "log.format", "{error}");
+        let error = load(
+            &repo_config(),
+            &vars(&[("TOKENGATE__METRICS__LISTEN", "no-port")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, "metrics.listen", "{error}");
     }
 
     #[test]

@@ -42,6 +42,19 @@ pub enum LoginError {
     Internal(String),
 }
 
+impl LoginError {
+    /// The outcome's name in `tokengate_logins_total` and the audit trail.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            LoginError::InvalidCredentials { .. } => "invalid_credentials",
+            LoginError::Busy => "busy",
+            LoginError::StoreUnavailable(_) | LoginError::Unavailable { .. } => "unavailable",
+            LoginError::Throttled { .. } => "throttled",
+            LoginError::Internal(_) => "error",
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,

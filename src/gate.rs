@@ -186,6 +186,11 @@ impl TokenGate {
         self.verifier.clone()
     }
 
+    /// The password-check pool (for its metrics).
+    pub(crate) fn pool(&self) -> &HashingPool {
+        &self.login.pool
+    }
+
     /// The token minter.
     pub fn issuer(&self) -> web::Data<Issuer> {
         self.issuer.clone()

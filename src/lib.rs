@@ -1,6 +1,7 @@
 //! tokengate: HTTP Basic login that mints short-lived JWTs, and an actix-web
 //! extractor that admits only valid, unexpired tokens.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -10,7 +11,9 @@ pub mod directory;
 pub mod error;
 mod gate;
 mod http;
+pub mod metrics;
 pub mod mfa;
+pub mod openapi;
 pub mod pages;
 pub mod proxy;
 pub mod reload;

@@ -30,7 +30,7 @@ fn serve(cli: &Cli) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    telemetry::init_logging();
+    telemetry::init_logging(settings.log.format);
     let result = actix_web::rt::System::new().block_on(async {
         let app = Application::build(&settings)?;
         log::info!(

@@ -92,11 +92,7 @@ pub fn is_https(req: &HttpRequest) -> bool {
     if req.app_config().secure() {
         return true;
     }
-    let peer_is_trusted = match (req.peer_addr(), req.app_data::<web::Data<TrustedProxies>>()) {
-        (Some(peer), Some(trusted)) => trusted.contains(peer.ip()),
-        _ => false,
-    };
-    peer_is_trusted
+    peer_is_trusted(req)
         && req
             .headers()
             .get_all("x-forwarded-proto")
@@ -105,6 +101,15 @@ pub fn is_https(req: &HttpRequest) -> bool {
             // The rightmost value is the trusted proxy's; any before it the client's.
             .and_then(|value| value.rsplit(',').next())
             .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// Whether the TCP peer is one of `server.trusted_proxies`, whose
+/// forwarding headers (`X-Forwarded-*`, `X-Request-Id`) are believed.
+pub fn peer_is_trusted(req: &HttpRequest) -> bool {
+    match (req.peer_addr(), req.app_data::<web::Data<TrustedProxies>>()) {
+        (Some(peer), Some(trusted)) => trusted.contains(peer.ip()),
+        _ => false,
+    }
 }
 
 /// The replica's name (`server.instance_id`, else the hostname), already

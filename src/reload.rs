@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use crate::audit::Audit;
 use crate::config::{ConfigError, Settings};
 use crate::credentials::HtpasswdStore;
 use crate::gate::{LiveState, TokenGate};
+use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -31,6 +33,8 @@ pub struct Reloader {
     current: Arc<Mutex<Settings>>,
     /// Each user's password-hash fingerprint, to spot changed passwords.
     passwords: Arc<Mutex<HashMap<String, String>>>,
+    metrics: Option<Arc<Metrics>>,
+    audit: Option<Audit>,
 }
 
 impl Reloader {
@@ -43,6 +47,40 @@ impl Reloader {
             gate,
             current: Arc::new(Mutex::new(settings.clone())),
             passwords: Arc::new(Mutex::new(passwords)),
+            metrics: None,
+            audit: None,
+        }
+    }
+
+    /// Counts reloads in `metrics` and writes them to the audit trail.
+    pub(crate) fn observed(mut self, metrics: Arc<Metrics>, audit: Audit) -> Self {
+        self.metrics = Some(metrics);
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Metrics and audit lines for a refused reload.
+    fn refused(&self, key: &str) {
+        if let Some(metrics) = &self.metrics {
+            metrics.reload(false);
+        }
+        if let Some(audit) = &self.audit {
+            audit.reload_failed(key);
+        }
+    }
+
+    /// Metrics and audit lines for a reload that took effect.
+    fn applied(&self, old_kid: Option<String>) {
+        let new_kid = self.gate.issuer().kid().unwrap_or_default();
+        if let Some(metrics) = &self.metrics {
+            metrics.reload(true);
+            metrics.signing_key(&new_kid);
+        }
+        if let Some(audit) = &self.audit {
+            audit.reloaded(&new_kid);
+            if let Some(old_kid) = old_kid.filter(|old| *old != new_kid) {
+                audit.signing_key_changed(&old_kid, &new_kid);
+            }
         }
     }
 
@@ -54,6 +92,7 @@ impl Reloader {
         let mut current = self.current.lock().await;
         let Some(source) = current.source.clone() else {
             log::error!("configuration reload refused: {}", ReloadError::NoSource);
+            self.refused("--config-dir");
             return Err(ReloadError::NoSource);
         };
         // Hashing the users file's dummy password is slow by design: off the runtime.
@@ -63,18 +102,23 @@ impl Reloader {
             Ok::<_, ConfigError>((settings, state))
         })
         .await
-        .map_err(|_| ReloadError::Aborted)?;
+        .map_err(|_| {
+            self.refused("-");
+            ReloadError::Aborted
+        })?;
         let (settings, state) = match loaded {
             Ok(loaded) => loaded,
             Err(error) => {
                 log::error!(
                     "configuration reload refused, still serving the previous one: {error}"
                 );
+                self.refused(&error.key);
                 return Err(error.into());
             }
         };
         let (users, keys_summary) = (state.users_summary(), state.keys_summary.clone());
         let passwords = state.store.fingerprints();
+        let old_kid = self.gate.issuer().kid();
         self.gate.replace(state);
         self.gate
             .sessions()
@@ -89,6 +133,7 @@ impl Reloader {
             keys_summary,
             humantime::format_duration(current.jwt.ttl),
         );
+        self.applied(old_kid);
         Ok(took)
     }
 }

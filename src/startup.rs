@@ -2,6 +2,7 @@
 //! (port 0 picks a free port, which the tests rely on), graceful shutdown.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -10,16 +11,35 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::audit::Audit;
 use crate::config::Settings;
 use crate::gate::TokenGate;
+use crate::metrics::{self, Metrics, ScrapeHook};
+use crate::openapi;
 use crate::proxy::INSTANCE_ID_HEADER;
 use crate::reload::Reloader;
 use crate::routes::{self, Readiness};
 use crate::{request_limits, telemetry};
 
+/// The route patterns `configure` registers, counted from start-up in
+/// `tokengate_http_requests_total` (a route missing here still counts).
+pub const ROUTE_PATTERNS: &[&str] = &[
+    "/login",
+    "/login/totp",
+    "/access",
+    "/auth/verify",
+    "/healthz",
+    "/readyz",
+    "/.well-known/jwks.json",
+    "/metrics",
+    "/openapi.json",
+];
+
 pub struct Application {
     port: u16,
     server: Server,
+    /// The separate `/metrics` listener (`metrics.listen`), and its port.
+    metrics_server: Option<(Server, u16)>,
     readiness: Readiness,
     drain_delay: Duration,
     reloader: Reloader,
@@ -31,7 +51,26 @@ impl Application {
         let gate = TokenGate::from_settings(settings)?;
         let instance_id = settings.instance_id()?;
         log::info!("instance id: {instance_id}");
-        let reloader = Reloader::new(settings, gate.clone());
+        let metrics_enabled = settings.metrics.enabled;
+        let metrics_on_main = metrics_enabled && settings.metrics.listen().is_none();
+        // Only the routes this listener serves: any other path is `unmatched`.
+        let served = ROUTE_PATTERNS
+            .iter()
+            .copied()
+            .filter(|route| metrics_on_main || *route != "/metrics");
+        let metrics_arc = Arc::new(Metrics::new(served));
+        metrics_arc.signing_key(&gate.issuer().kid().unwrap_or_default());
+        gate.pool().observe(metrics_arc.clone());
+        let metrics = web::Data::from(metrics_arc.clone());
+        let scrape_pool = gate.pool().clone();
+        let scrape_hook: ScrapeHook = Arc::new(move |metrics: &Metrics| {
+            let (depth, capacity) = scrape_pool.queue();
+            metrics.password_queue(depth, capacity);
+        });
+        let scrape_hook = web::Data::new(scrape_hook);
+        let audit = Audit::new(instance_id.as_str());
+        let reloader = Reloader::new(settings, gate.clone()).observed(metrics_arc, audit.clone());
+        let audit = web::Data::new(audit);
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.
         let hangup = signal(SignalKind::hangup())
@@ -40,6 +79,12 @@ impl Application {
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
         let bare_route = settings.server.bare_route;
+        let metrics_server = match settings.metrics.listen() {
+            Some(listen) if metrics_enabled => {
+                Some(metrics_server(listen, &metrics, &scrape_hook)?)
+            }
+            _ => None,
+        };
 
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address)
@@ -50,8 +95,14 @@ impl Application {
             App::new()
                 .wrap(DefaultHeaders::new().add((INSTANCE_ID_HEADER, instance_id.header_value())))
                 .wrap(middleware::from_fn(request_limits::enforce))
-                .wrap(telemetry::access_log())
+                .wrap(middleware::Condition::new(
+                    metrics_enabled,
+                    middleware::from_fn(metrics::count_requests),
+                ))
+                .wrap(middleware::from_fn(telemetry::access_log))
                 .configure(|cfg| gate.configure(cfg))
+                .app_data(audit.clone())
+                .route("/openapi.json", web::get().to(openapi::serve))
                 .app_data(readiness_data.clone())
                 // HEAD too: load balancers and monitors probe with it.
                 .service(
@@ -65,6 +116,13 @@ impl Application {
                         .route(web::head().to(routes::readyz)),
                 )
                 .configure(|cfg| {
+                    // Without the registry as app data nothing on the request path counts.
+                    if metrics_enabled {
+                        cfg.app_data(metrics.clone()).app_data(scrape_hook.clone());
+                    }
+                    if metrics_on_main {
+                        cfg.route("/metrics", web::get().to(metrics::serve));
+                    }
                     if bare_route {
                         cfg.route("/bare", web::get().to(routes::bare));
                     }
@@ -83,6 +141,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics_server,
             readiness,
             drain_delay: settings.server.drain_delay,
             reloader,
@@ -92,6 +151,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` listener, when `metrics.listen` set one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     /// A handle that reloads the configuration, as SIGHUP does.
@@ -116,6 +180,11 @@ impl Application {
         let handle = self.server.handle();
         let readiness = self.readiness;
         let drain_delay = self.drain_delay;
+        let metrics_handle = self.metrics_server.map(|(server, _)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         tokio::spawn(async move {
             shutdown_signal().await;
             readiness.start_draining();
@@ -125,9 +194,36 @@ impl Application {
             );
             tokio::time::sleep(drain_delay).await;
             handle.stop(true).await;
+            if let Some(metrics_handle) = metrics_handle {
+                metrics_handle.stop(true).await;
+            }
         });
         self.server.await
     }
+}
+
+/// `/metrics` alone on its own address (`metrics.listen`), one worker.
+fn metrics_server(
+    listen: &str,
+    metrics: &web::Data<Metrics>,
+    scrape_hook: &web::Data<ScrapeHook>,
+) -> anyhow::Result<(Server, u16)> {
+    let listener = TcpListener::bind(listen)
+        .with_context(|| format!("Failed to bind metrics.listen {listen}"))?;
+    let port = listener.local_addr()?.port();
+    log::info!("metrics listening on {}", listener.local_addr()?);
+    let (metrics, scrape_hook) = (metrics.clone(), scrape_hook.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .app_data(scrape_hook.clone())
+            .route("/metrics", web::get().to(metrics::serve))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((server, port))
 }
 
 async fn shutdown_signal() {

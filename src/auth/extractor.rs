@@ -1,10 +1,13 @@
 use std::future::{Ready, ready};
 use std::ops::Deref;
+use std::time::Instant;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use serde::de::DeserializeOwned;
 
 use super::{Claims, TokenError, Verifier};
+use crate::audit::Audit;
+use crate::metrics::Metrics;
 
 /// A request whose token was valid. Taking it as a handler argument means the
 /// handler body runs only for valid, unexpired tokens; any failure answers 401
@@ -42,8 +45,10 @@ impl<C: DeserializeOwned + 'static> FromRequest for Authenticated<C> {
     }
 }
 
-/// Finds and verifies the request's token with the registered [`Verifier`].
-/// Without one the app is misconfigured: logged, and answered 500.
+/// Finds and verifies the request's token with the registered [`Verifier`],
+/// counting the outcome when [`Metrics`] are registered and auditing a
+/// refusal (at debug level). Without a verifier the app is misconfigured:
+/// logged, and answered 500.
 pub(crate) fn authenticate<C: DeserializeOwned + 'static>(req: &HttpRequest) -> Result<C, TokenError> {
     let Some(verifier) = req.app_data::<web::Data<Verifier>>() else {
         log::error!(
@@ -52,5 +57,19 @@ pub(crate) fn authenticate<C: DeserializeOwned + 'static>(req: &HttpRequest) -> 
         );
         return Err(TokenError::Unconfigured);
     };
-    verifier.authenticate(req)
+    let metrics = req.app_data::<web::Data<Metrics>>();
+    let started = metrics.map(|_| Instant::now());
+    let checked = verifier.check(req);
+    if let (Some(metrics), Some(started)) = (metrics, started) {
+        let reason = checked
+            .as_ref()
+            .map_or_else(|refusal| refusal.as_str(), |_| "valid");
+        metrics.token_check(reason, started.elapsed());
+    }
+    checked.map_err(|refusal| {
+        if let Some(audit) = Audit::of(req) {
+            audit.token_refused(req, refusal.as_str());
+        }
+        refusal.error()
+    })
 }

@@ -88,6 +88,11 @@ impl Issuer {
         self.current.store(other.current.into_inner());
     }
 
+    /// The `kid` new tokens carry, if any (the signing key in force).
+    pub fn kid(&self) -> Option<String> {
+        self.current.load().header.kid.clone()
+    }
+
     /// Whether one signature takes long enough to keep off an async worker.
     pub fn signs_slowly(&self) -> bool {
         is_slow_to_sign(self.current.load().header.alg)

@@ -9,6 +9,7 @@ mod guard;
 mod issuer;
 mod keys;
 mod session_check;
+mod refusal;
 mod sources;
 mod verifier;
 
@@ -25,6 +26,7 @@ pub use guard::{
 pub use issuer::{IssuedToken, Issuer, Subject};
 pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
 pub use session_check::SessionCheck;
+pub use refusal::Refusal;
 pub use sources::{HOST_COOKIE_PREFIX, QUERY_PARAMETER, TokenSources, basic_credentials};
 pub use verifier::Verifier;
 

@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use actix_web::HttpRequest;
 use arc_swap::{ArcSwap, Guard};
 use base64::Engine as _;
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Validation};
 use secrecy::SecretString;
@@ -16,8 +15,8 @@ use serde::de::DeserializeOwned;
 use super::cache::{self, Lookup, VerifiedTokens};
 use super::session_check::check_token;
 use super::{
-    Claims, Key, KeySet, MAX_MFA_TOKEN_LIFETIME, MFA_TOKEN_TYPE, SessionCheck, TOKEN_TYPE,
-    TokenError, TokenSources, check_username, mfa_audience,
+    Claims, Key, KeySet, MAX_MFA_TOKEN_LIFETIME, MFA_TOKEN_TYPE, Refusal, SessionCheck,
+    TOKEN_TYPE, TokenError, TokenSources, check_username, mfa_audience,
 };
 
 /// Longest token accepted for decoding; anything larger is refused unread.
@@ -170,14 +169,20 @@ impl Verifier {
         &self,
         req: &HttpRequest,
     ) -> Result<C, TokenError> {
+        self.check(req).map_err(Refusal::error)
+    }
+
+    /// Like [`authenticate`](Self::authenticate), saying exactly why a token
+    /// was refused (for metrics and the audit trail, not for the client).
+    pub fn check<C: DeserializeOwned + 'static>(&self, req: &HttpRequest) -> Result<C, Refusal> {
         let rules = self.current.load();
-        let token = rules.sources.find(req)?.ok_or(TokenError::Missing)?;
+        let token = rules.sources.find(req)?.ok_or(Refusal::Missing)?;
         if TypeId::of::<C>() != TypeId::of::<Claims>() {
             let claims = rules.verify(&token, self.max_lifetime())?;
             self.check_session(&token)?;
             return Ok(claims);
         }
-        let mut claims = Some(self.check(&rules, &token)?);
+        let mut claims = Some(self.check_cached(&rules, &token)?);
         Ok((&mut claims as &mut dyn Any)
             .downcast_mut::<Option<C>>()
             .and_then(Option::take)
@@ -187,19 +192,20 @@ impl Verifier {
     /// [`verify`](Self::verify) for tokengate's own claims, through the
     /// cache of verified tokens, then the live-session check.
     pub fn verify_claims(&self, token: &str) -> Result<Claims, TokenError> {
-        self.check(&self.current.load(), token)
+        self.check_cached(&self.current.load(), token)
+            .map_err(Refusal::error)
     }
 
     /// A hit means these exact bytes passed the full check against these
     /// rules; `exp`/`nbf` are judged again (the cache), and the lifetime
     /// bound only loosens as time passes, so it needs no second look.
-    fn check(&self, rules: &Rules, token: &str) -> Result<Claims, TokenError> {
+    fn check_cached(&self, rules: &Rules, token: &str) -> Result<Claims, Refusal> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(TokenError::Invalid);
+            return Err(Refusal::TooLarge);
         }
         let claims = match rules.verified.get(token, unix_now()) {
             Lookup::Valid(claims) => claims,
-            Lookup::Expired => return Err(TokenError::Expired),
+            Lookup::Expired => return Err(Refusal::Expired),
             Lookup::Unknown => {
                 let claims = Arc::new(rules.verify::<Claims>(token, self.max_lifetime())?);
                 rules.verified.insert(token, Arc::clone(&claims));
@@ -232,7 +238,11 @@ impl Verifier {
     /// claims: the full check, every time, without the cache. With live
     /// sessions required, also that the token's session is on.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
-        let claims = self.current.load().verify(token, self.max_lifetime())?;
+        let claims = self
+            .current
+            .load()
+            .verify(token, self.max_lifetime())
+            .map_err(Refusal::error)?;
         self.check_session(token)?;
         Ok(claims)
     }
@@ -242,12 +252,14 @@ impl Verifier {
     /// Its lifetime is bounded by `mfa.token_ttl`'s ceiling, not `jwt.ttl`.
     pub fn verify_mfa(&self, token: &str) -> Result<Claims, TokenError> {
         let rules = self.current.load();
-        rules.verify_as(
-            token,
-            &rules.mfa_validations,
-            MFA_TOKEN_TYPE,
-            MAX_MFA_TOKEN_LIFETIME,
-        )
+        rules
+            .verify_as(
+                token,
+                &rules.mfa_validations,
+                MFA_TOKEN_TYPE,
+                MAX_MFA_TOKEN_LIFETIME,
+            )
+            .map_err(Refusal::error)
     }
 }
 
@@ -256,7 +268,7 @@ impl Rules {
         &self,
         token: &str,
         max_lifetime: Duration,
-    ) -> Result<C, TokenError> {
+    ) -> Result<C, Refusal> {
         self.verify_as(token, &self.validations, TOKEN_TYPE, max_lifetime)
     }
 
@@ -266,55 +278,55 @@ impl Rules {
         validations: &[Validation],
         expected_typ: &str,
         max_lifetime: Duration,
-    ) -> Result<C, TokenError> {
+    ) -> Result<C, Refusal> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(TokenError::Invalid);
+            return Err(Refusal::TooLarge);
         }
         let index = match self.keys.keys() {
             // One key: nothing to choose, so the header is decoded once, by
             // `decode`, whose validation pins that key's algorithm.
             [_] => 0,
             keys => {
-                let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|error| Refusal::from_jwt_error(error.kind()))?;
                 let index = self
                     .keys
                     .position(header.kid.as_deref())
-                    .ok_or(TokenError::Invalid)?;
+                    .ok_or(Refusal::UnknownKey)?;
                 // The key decides the algorithm, never the token: an HS256 header
                 // on an RSA key's kid is refused before any signature check.
                 if header.alg != keys[index].algorithm() {
-                    return Err(TokenError::Invalid);
+                    return Err(Refusal::WrongAlgorithm);
                 }
                 index
             }
         };
         let key = &self.keys.keys()[index];
-        let data = jsonwebtoken::decode::<C>(token, key.decoding(), &validations[index]).map_err(
-            |error| match error.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            },
-        )?;
+        let data = jsonwebtoken::decode::<C>(token, key.decoding(), &validations[index])
+            .map_err(|error| Refusal::from_jwt_error(error.kind()))?;
         // The kid must name the key that checked it (with one key: none, or its own).
         if self.keys.position(data.header.kid.as_deref()) != Some(index) {
-            return Err(TokenError::Invalid);
+            return Err(Refusal::UnknownKey);
         }
         // RFC 7515 4.1.11: tokengate understands no critical extension.
         // RFC 8725 3.6: no encrypted (`enc`) or compressed (`zip`) tokens.
         if data.header.crit.is_some() || data.header.enc.is_some() || data.header.zip.is_some() {
-            return Err(TokenError::Invalid);
+            return Err(Refusal::WrongType);
         }
         let latest = jsonwebtoken::get_current_timestamp()
             .saturating_add(max_lifetime.as_secs())
             .saturating_add(self.leeway.as_secs());
         // An empty or odd `sub` would travel in X-Auth-Request-User.
-        match bounds(token) {
-            Some(bounds) if bounds.exp <= latest && check_username(&bounds.sub).is_ok() => {}
-            _ => return Err(TokenError::Invalid),
+        let bounds = bounds(token).ok_or(Refusal::Malformed)?;
+        if bounds.exp > latest {
+            return Err(Refusal::LifetimeTooLong);
+        }
+        if check_username(&bounds.sub).is_err() {
+            return Err(Refusal::Invalid);
         }
         match data.header.typ.as_deref() {
             Some(typ) if is_expected_type(typ, expected_typ) => Ok(data.claims),
-            _ => Err(TokenError::Invalid),
+            _ => Err(Refusal::WrongType),
         }
     }
 }

@@ -2,13 +2,14 @@
 //! a guaranteed CPU budget at normal priority, and whatever else the CPU
 //! leaves over at idle priority.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use super::{PasswordHash, hashing, verify_password};
+use crate::metrics::Metrics;
 
 /// Password checks waiting for a thread, per thread, before logins are shed.
 const QUEUE_PER_THREAD: usize = 64;
@@ -66,6 +67,8 @@ const TAKE_OVER_POLL: Duration = Duration::from_millis(50);
 #[derive(Clone)]
 pub struct HashingPool {
     jobs: Sender<Job>,
+    /// Set once by the service ([`HashingPool::observe`]); shared by clones.
+    metrics: Arc<OnceLock<Arc<Metrics>>>,
 }
 
 /// A password check; it may run twice (a take-over), so it is `Fn`.
@@ -77,6 +80,8 @@ struct Job {
     check: Check,
     /// Taken by whichever thread answers first.
     answer: Arc<Mutex<Option<oneshot::Sender<bool>>>>,
+    queued_at: Instant,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Job {
@@ -91,7 +96,11 @@ impl Job {
         if !self.pending() {
             return;
         }
+        let started = Instant::now();
         let verified = (self.check)();
+        if let Some(metrics) = &self.metrics {
+            metrics.password_check(started - self.queued_at, started.elapsed());
+        }
         let answer = self.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(answer) = answer {
             let _ = answer.send(verified);
@@ -133,7 +142,20 @@ impl HashingPool {
                 run_spare(queue, held)
             });
         }
-        Self { jobs }
+        Self {
+            jobs,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Records each check's queue wait and duration in `metrics` from now on.
+    pub fn observe(&self, metrics: Arc<Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// Checks waiting for a thread now, and how many may wait.
+    pub fn queue(&self) -> (usize, usize) {
+        (self.jobs.len(), self.jobs.capacity().unwrap_or(0))
     }
 
     /// Whether `password` matches the user's own hash (`None` for an unknown
@@ -158,6 +180,8 @@ impl HashingPool {
         let job = Job {
             check: Arc::new(check),
             answer: Arc::new(Mutex::new(Some(answer))),
+            queued_at: Instant::now(),
+            metrics: self.metrics.get().cloned(),
         };
         self.jobs.try_send(job).map_err(|error| match error {
             TrySendError::Full(_) => PoolError::Busy,
@@ -419,6 +443,8 @@ mod tests {
         Job {
             check: Arc::new(|| true),
             answer: Arc::new(Mutex::new(Some(answer))),
+            queued_at: Instant::now(),
+            metrics: None,
         }
     }
 

@@ -18,14 +18,41 @@ use super::token::refresh_cookie;
 /// An expired token is refused anyway, so this grants nothing.
 const EXPIRED_NOTICE_SECONDS: i64 = 60;
 
-#[derive(Serialize)]
-struct AccessGranted<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessGranted<'a> {
+    /// Always `valid jwt token`.
     message: &'static str,
+    /// The token's subject.
     user: &'a str,
+    /// When the token expires, RFC 3339.
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
 /// A protected endpoint: the extractor has already checked the token.
+#[utoipa::path(
+    get,
+    path = "/access",
+    tag = "tokens",
+    summary = "Check a token",
+    description = "Answers JSON, or a page for browsers (`Accept` ranking `text/html` above JSON). \
+        A browser that arrived by the private link (`?token=`) is redirected here without it, \
+        the token moved into an HttpOnly cookie.",
+    security(("bearer" = []), ("cookie" = []), ("query" = [])),
+    responses(
+        (status = 200, description = "The token is valid", content(
+            (AccessGranted = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 303, description = "Browser with a private link: the token moved into a cookie",
+            headers(("Location" = String, description = "This address without the token"),
+                    ("Set-Cookie" = String, description = "The token, HttpOnly, SameSite=Strict"))),
+        (status = 401, description = "No token, or an expired or invalid one: \
+            `token_missing`, `token_expired` or `token_invalid`",
+            headers(("WWW-Authenticate" = String, description = "RFC 6750 Bearer challenge")),
+            content((super::Error = "application/json"), (String = "text/html"))),
+    ),
+)]
 /// Browsers get a page; a browser that arrived by the private link is first
 /// sent back here without the token in the address.
 pub async fn access(

@@ -1,11 +1,14 @@
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::second_factor::mfa_challenge;
 use super::token::TokenResponse;
 use super::{prefers_json, security_headers};
+use crate::audit::Audit;
 use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
 use crate::credentials::Login;
 use crate::directory::Directory;
@@ -14,6 +17,16 @@ use crate::http::{login_path, mount_prefix};
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
 use crate::sessions::{IssuedRefresh, LimitError, SessionService, SharedLimits};
 use crate::throttle::{LoginThrottle, Throttled, client_ip};
+use crate::metrics::Metrics;
+
+/// A 401 from `/login`: an error, or the `mfa_required` step.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // A schema only.
+pub(crate) enum LoginRefused<'a> {
+    Error(super::Error),
+    MfaRequired(super::second_factor::MfaRequired<'a>),
+}
 
 /// Checks HTTP Basic credentials and answers with a private link (HTML) or a
 /// token response (JSON); for a user enrolled in TOTP, with the second step
@@ -21,7 +34,89 @@ use crate::throttle::{LoginThrottle, Throttled, client_ip};
 /// credentials and unknown users all get the same 401 challenge. Attempts
 /// over the throttle's limits get a 429 before any password is hashed; a
 /// credential store that cannot answer, a 503.
+#[utoipa::path(
+    get,
+    path = "/login",
+    tag = "tokens",
+    summary = "Log in with HTTP Basic credentials",
+    description = "Answers the private-link page (HTML), or with `Accept: application/json` \
+        a token response. Missing, malformed and wrong credentials and unknown users all get \
+        the same 401.",
+    security(("basic" = [])),
+    responses(
+        (status = 200, description = "Logged in", content(
+            (TokenResponse = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 401, description = "Valid credentials are required (`invalid_credentials`), \
+            or, for a user enrolled in TOTP, the password was right and a one-time code is due \
+            (`mfa_required`, with the `mfa_token` for `/login/totp`)",
+            headers(("WWW-Authenticate" = String, description = "Basic, or RFC 9470 challenge")),
+            content((LoginRefused = "application/json"), (String = "text/html"))),
+        (status = 429, description = "Too many attempts from this address or for this user \
+            (`too_many_requests`)",
+            headers(("Retry-After" = String, description = "Seconds to wait")),
+            content((super::Error = "application/json"), (String = "text/plain"))),
+        (status = 503, description = "Too many password checks queued (`busy`)",
+            headers(("Retry-After" = String, description = "Seconds to wait")),
+            body = super::Error),
+    ),
+)]
 pub(crate) async fn login(
+    req: HttpRequest,
+    login: web::Data<Login>,
+    issuer: web::Data<Issuer>,
+    throttle: web::Data<LoginThrottle>,
+    sessions: web::Data<SessionService>,
+    shared_limits: Option<web::Data<SharedLimits>>,
+) -> Result<HttpResponse, LoginError> {
+    let started = Instant::now();
+    let user = basic_credentials(&req).map(|c| c.user_id().to_owned());
+    let result = attempt(
+        req.clone(),
+        login,
+        issuer,
+        throttle,
+        sessions,
+        shared_limits,
+    )
+    .await;
+    record_login(&req, user.as_deref(), &result, started.elapsed());
+    result
+}
+
+/// A login answered `Ok` that is not (yet) a success: the TOTP step is due.
+#[derive(Clone, Copy)]
+pub(super) struct LoginOutcome(pub &'static str);
+
+/// The login's outcome in the metrics and the audit trail.
+pub(super) fn record_login(
+    req: &HttpRequest,
+    user: Option<&str>,
+    result: &Result<HttpResponse, LoginError>,
+    took: Duration,
+) {
+    let outcome = match result {
+        Ok(response) => response
+            .extensions()
+            .get::<LoginOutcome>()
+            .map_or("success", |outcome| outcome.0),
+        Err(error) => error.outcome(),
+    };
+    if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
+        metrics.login(outcome, took);
+    }
+    let Some(audit) = Audit::of(req) else {
+        return;
+    };
+    match (result, user) {
+        (Ok(_), Some(user)) if outcome == "success" => audit.login_succeeded(req, user),
+        (Err(LoginError::Throttled { .. }), Some(user)) => audit.login_throttled(req, user),
+        _ => audit.login_failed(req, user, outcome),
+    }
+}
+
+async fn attempt(
     req: HttpRequest,
     login: web::Data<Login>,
     issuer: web::Data<Issuer>,
@@ -75,14 +170,18 @@ pub(crate) async fn login(
     if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&user.name)) {
         let ttl = entries.mfa.token_ttl;
         let login_href = login_path(&req);
-        return mfa_challenge(
+        let mut challenge = mfa_challenge(
             wants_json,
             issuer.into_inner(),
             &user.name,
             ttl,
             &login_href,
         )
-        .await;
+        .await?;
+        challenge
+            .extensions_mut()
+            .insert(LoginOutcome("mfa_required"));
+        return Ok(challenge);
     }
     // The store's groups and the groups file's, each once.
     let mut roles = user.groups.clone();

@@ -25,3 +25,27 @@ pub use token::{REFRESH_COOKIE, TOKEN_PATH, TokenResponse, token};
 pub use verify::{EXPIRES_HEADER, ROLES_HEADER, USER_HEADER, verify};
 
 pub use crate::http::{prefers_html, prefers_json, security_headers};
+/// The routes' part of the OpenAPI document: every handler annotated with
+/// `#[utoipa::path]` is listed here (a new endpoint adds its line), and
+/// [`crate::openapi`] adds the security schemes and shared headers.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    login::login,
+    second_factor::login_totp,
+    access::access,
+    verify::verify,
+    health::healthz,
+    health::readyz,
+    jwks::jwks,
+))]
+pub struct Paths;
+
+/// Every JSON error body: a stable, documented `error` code and a sentence.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only; each boundary serializes its own.
+pub(crate) struct Error {
+    /// `token_missing`, `token_expired`, `token_invalid`, `invalid_credentials`,
+    /// `too_many_requests`, `busy`, `uri_too_long`, ...
+    error: String,
+    message: String,
+}

@@ -24,8 +24,9 @@ use crate::throttle::{LoginThrottle, client_ip};
 /// the credentials were right but one more factor is due.
 pub const MFA_REQUIRED_CHALLENGE: &str = r#"Bearer realm="tokengate", error="insufficient_user_authentication", error_description="A one-time code is required: POST it with the mfa_token to /login/totp""#;
 
-#[derive(Serialize)]
-struct MfaRequired<'a> {
+/// `401 mfa_required`: the password was right; trade `mfa_token` and a code at `/login/totp`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MfaRequired<'a> {
     error: &'static str,
     mfa_token: &'a str,
     expires_in: u64,
@@ -69,7 +70,7 @@ pub(super) async fn mfa_challenge(
     Ok(code_entry_page(HttpResponse::Ok(), &page))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CodeForm {
     mfa_token: String,
     code: String,
@@ -102,6 +103,18 @@ struct ErrorBody {
 }
 
 impl CodeError {
+    /// The outcome's name in `tokengate_logins_total` and the audit trail.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            CodeError::InvalidCode => "invalid_code",
+            CodeError::InvalidMfaToken => "invalid_mfa_token",
+            CodeError::CrossSite | CodeError::BadForm => "invalid_request",
+            CodeError::Throttled(_) => "throttled",
+            CodeError::Unavailable(_) => "unavailable",
+            CodeError::Internal(_) => "error",
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             CodeError::InvalidCode => "invalid_code",
@@ -168,6 +181,29 @@ impl ResponseError for CodeError {
 /// code is accepted once per user; the login throttle counts every try.
 // An actix handler takes each piece of shared state as an extractor.
 #[allow(clippy::too_many_arguments)]
+#[utoipa::path(
+    post,
+    path = "/login/totp",
+    tag = "tokens",
+    summary = "Second login step: the mfa_token and a one-time code",
+    request_body(content = CodeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Logged in", content(
+            (super::token::TokenResponse = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 400, description = "Missing form fields (`invalid_request`)", body = super::Error),
+        (status = 401, description = "Wrong or reused code (`invalid_code`), or a missing, \
+            expired or spent mfa_token (`invalid_mfa_token`)",
+            headers(("WWW-Authenticate" = String, description = "Challenge for the step to redo")),
+            content((super::Error = "application/json"), (String = "text/html"))),
+        (status = 403, description = "Posted from another site (`cross_site_request`)", body = super::Error),
+        (status = 429, description = "Too many attempts (`too_many_requests`)",
+            headers(("Retry-After" = String, description = "Seconds to wait")), body = super::Error),
+        (status = 503, description = "The second-factor store is unavailable (`unavailable`)",
+            headers(("Retry-After" = String, description = "Seconds to wait")), body = super::Error),
+    ),
+)]
 pub async fn login_totp(
     req: HttpRequest,
     form: Result<web::Form<CodeForm>, actix_web::Error>,
@@ -178,11 +214,13 @@ pub async fn login_totp(
     throttle: web::Data<LoginThrottle>,
     sessions: web::Data<SessionService>,
 ) -> Result<HttpResponse, CodeError> {
+    let started = std::time::Instant::now();
     let wants_json = prefers_json(&req);
     let outcome = second_step(
         &req, form, wants_json, &verifier, issuer, &directory, &store, &throttle, &sessions,
     )
     .await;
+    record_code_step(&req, &outcome, started.elapsed());
     match outcome {
         // No Basic challenge for a browser: it would prompt and post again.
         Err(CodeError::InvalidMfaToken) if !wants_json => {
@@ -194,6 +232,34 @@ pub async fn login_totp(
             ))
         }
         outcome => outcome,
+    }
+}
+
+/// The step's outcome in the metrics and the audit trail.
+fn record_code_step(req: &HttpRequest, result: &Result<HttpResponse, CodeError>, took: Duration) {
+    let outcome = match result {
+        Ok(response) if response.status().is_success() => "success",
+        // The code-entry page again, for a browser's wrong code.
+        Ok(_) => "invalid_code",
+        Err(error) => error.outcome(),
+    };
+    if let Some(metrics) = req.app_data::<web::Data<crate::metrics::Metrics>>() {
+        metrics.login(outcome, took);
+    }
+    if let Some(audit) = crate::audit::Audit::of(req) {
+        match outcome {
+            "success" => audit.event(
+                log::Level::Info,
+                Some(req),
+                "login_succeeded",
+                "login succeeded with a one-time code",
+                crate::audit::Fields {
+                    detail: Some(("factor", "totp")),
+                    ..Default::default()
+                },
+            ),
+            _ => audit.login_failed(req, None, outcome),
+        }
     }
 }
 

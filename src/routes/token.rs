@@ -21,7 +21,7 @@ pub const REFRESH_COOKIE: &str = "tokengate_refresh";
 pub const TOKEN_PATH: &str = "/token";
 
 /// RFC 6749 5.1, plus the refresh token's own lifetime.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,

@@ -38,6 +38,32 @@ thread_local! {
 /// all must be held) and `?mfa=true` (the login used a one-time code); a
 /// valid token failing one gets [`AccessDenied`](crate::auth::AccessDenied)'s 403. Roles are checked
 /// first: a second factor would not help a user who lacks the role.
+#[utoipa::path(
+    method(get, head, post, put, patch, delete),
+    path = "/auth/verify",
+    tag = "tokens",
+    summary = "Forward-auth check (nginx auth_request, Traefik ForwardAuth)",
+    security(("bearer" = []), ("cookie" = []), ("query" = [])),
+    params(
+        ("role" = Option<Vec<String>>, Query, description = "Roles the token must all hold (repeatable)"),
+        ("mfa" = Option<bool>, Query, description = "`true`: the login must have used a one-time code"),
+    ),
+    responses(
+        (status = 200, description = "The token is valid; empty body",
+            headers(("X-Auth-Request-User" = String, description = "The token's subject"),
+                    ("X-Auth-Request-Expires" = String, description = "Expiry, RFC 3339"),
+                    ("X-Auth-Request-Roles" = String, description = "The token's roles, comma-separated"))),
+        (status = 400, description = "A malformed `role` or `mfa` parameter (`invalid_request`)",
+            body = super::Error),
+        (status = 401, description = "No token, or an expired or invalid one",
+            headers(("WWW-Authenticate" = String, description = "RFC 6750 Bearer challenge")),
+            body = super::Error),
+        (status = 403, description = "A valid token lacking a role (`insufficient_role`) or the \
+            second factor (`insufficient_user_authentication`)",
+            headers(("WWW-Authenticate" = String, description = "RFC 6750 / RFC 9470 challenge")),
+            body = super::Error),
+    ),
+)]
 pub async fn verify(
     req: HttpRequest,
     Authenticated(claims): Authenticated<Claims>,

@@ -33,6 +33,8 @@ pub fn users_file_contents() -> &'static str {
 
 pub struct TestApp {
     pub address: String,
+    /// The separate `/metrics` listener, when `metrics.listen` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     _dir: TempDir,
 }
@@ -92,10 +94,14 @@ pub async fn spawn_app_from(config_dir: &Path, overrides: &[(&str, &str)]) -> (T
 fn spawn_built(settings: &Settings, dir: TempDir) -> (TestApp, Reloader) {
     let app = Application::build(settings).expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let reloader = app.reloader();
     tokio::spawn(app.run_until_stopped());
     let app = TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -52,6 +52,159 @@ async fn tokens_credentials_and_secrets_never_reach_the_log() {
     assert!(!log.contains(signature));
 }
 
+/// The log's JSON lines (`log.format = "json"`), parsed.
+fn json_lines(log: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON line: {line}"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn security_events_are_audited_as_json_with_request_id_client_user_and_replica() {
+    let mut binary = RunningBinary::start(|command| {
+        command
+            .env("RUST_LOG", "info,tokengate::audit=debug")
+            .env("TOKENGATE__LOG__FORMAT", "json")
+            .env("TOKENGATE__SERVER__INSTANCE_ID", "replica-audit")
+            .env("TOKENGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1");
+    });
+    let client = reqwest::Client::new();
+    let login = |password: &str, request_id: &str| {
+        client
+            .get(binary.url("/login"))
+            .basic_auth(USER, Some(password))
+            .header("Accept", "application/json")
+            .header("X-Forwarded-For", "203.0.113.7")
+            .header("X-Request-Id", request_id)
+            .send()
+    };
+    let good = login(PASSWORD, "probe-login-ok").await.unwrap();
+    assert_eq!(good.headers()["x-request-id"], "probe-login-ok");
+    let body: serde_json::Value = good.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let bad = login("wrong password", "probe-login-bad").await.unwrap();
+    assert_eq!(bad.status(), 401);
+    let refused = client
+        .get(binary.url("/access"))
+        .bearer_auth(format!("{token}x"))
+        .header("X-Request-Id", "probe-refused")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers()["x-request-id"], "probe-refused");
+    binary.hangup();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !binary.log().contains("config_reloaded") {
+        assert!(std::time::Instant::now() < deadline, "{}", binary.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    binary.terminate();
+
+    let log = binary.log();
+    let lines = json_lines(&log);
+    let event = |name: &str| {
+        lines
+            .iter()
+            .find(|line| line["event"] == name)
+            .unwrap_or_else(|| panic!("no `{name}` event in:\n{log}"))
+            .clone()
+    };
+    let ok = event("login_succeeded");
+    assert_eq!(ok["target"], "tokengate::audit");
+    assert_eq!(ok["request_id"], "probe-login-ok");
+    assert_eq!(ok["client"], "203.0.113.7");
+    assert_eq!(ok["user"], USER);
+    assert_eq!(ok["replica"], "replica-audit");
+    let failed = event("login_failed");
+    assert_eq!(failed["reason"], "invalid_credentials");
+    assert_eq!(failed["request_id"], "probe-login-bad");
+    assert_eq!(failed["user"], USER);
+    let refusal = event("token_refused");
+    assert_eq!(refusal["level"], "DEBUG");
+    assert_eq!(refusal["reason"], "invalid_signature");
+    assert_eq!(refusal["request_id"], "probe-refused");
+    let reloaded = event("config_reloaded");
+    assert_eq!(reloaded["signing_kid"], "default");
+    assert_eq!(reloaded["replica"], "replica-audit");
+
+    // Every line of a request carries its id: the access log too.
+    let access: Vec<_> = lines
+        .iter()
+        .filter(|line| line["target"] == "tokengate::access")
+        .collect();
+    assert_eq!(access.len(), 3, "{log}");
+    let expected = [
+        ("probe-login-ok", "203.0.113.7"),
+        ("probe-login-bad", "203.0.113.7"),
+        // Sent without X-Forwarded-For: the trusted proxy itself is the client.
+        ("probe-refused", "127.0.0.1"),
+    ];
+    for (line, (id, client)) in access.iter().zip(expected) {
+        assert_eq!(line["request_id"], id, "{line}");
+        assert_eq!(line["client"], client, "{line}");
+    }
+    for forbidden in [token.as_str(), PASSWORD, "wrong password", SECRET] {
+        assert!(!log.contains(forbidden), "log leaks `{forbidden}`:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_generated_unless_a_trusted_proxy_sent_one() {
+    let mut binary = RunningBinary::start(|_| {});
+    let client = reqwest::Client::new();
+    let response = client
+        .get(binary.url("/healthz"))
+        .header("X-Request-Id", "chosen-by-the-client")
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(id, "chosen-by-the-client");
+    assert_eq!(id.len(), 32, "{id}");
+    let other = client
+        .get(binary.url("/no-such-route"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
+    let failed = client
+        .get(binary.url("/login"))
+        .basic_auth("mallory", Some("guess"))
+        .send()
+        .await
+        .unwrap();
+    let failed_id = failed.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    binary.terminate();
+
+    // Text format: the access line and the audit line both end with the id.
+    let log = binary.log();
+    let with_id: Vec<&str> = log
+        .lines()
+        .filter(|line| line.ends_with(&format!("request_id={failed_id}")))
+        .collect();
+    assert_eq!(with_id.len(), 2, "{log}");
+    assert!(
+        with_id.iter().any(|line| line
+            .contains("tokengate::audit] login failed event=login_failed")
+            && line.contains("user=mallory reason=invalid_credentials")),
+        "{log}"
+    );
+    assert!(
+        with_id
+            .iter()
+            .any(|line| line.contains("\"GET /login HTTP/1.1\" 401")),
+        "{log}"
+    );
+}
+
 /// Sends raw bytes to the binary and reads until it closes or answers.
 fn raw_request(binary: &RunningBinary, request: &[u8]) {
     use std::io::{Read, Write};
@@ -102,4 +255,42 @@ async fn quotes_and_control_bytes_from_the_client_are_escaped_in_the_access_log(
         .unwrap_or_else(|| panic!("no access-log line:\n{log}"));
     assert!(line.contains(r#"/he\"al\\thz"#), "{line}");
     assert!(line.contains(r#""evil\" 200 \"forged\x09x""#), "{line}");
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_signing_key_is_audited() {
+    let config = tempfile::tempdir().unwrap();
+    let write = |signing: &str| {
+        let mut entries = Vec::new();
+        for kid in ["hmac-a", "hmac-b"] {
+            let secret = config.path().join(format!("{kid}.secret"));
+            std::fs::write(&secret, format!("{kid}-secret-0123456789abcdef0123456789")).unwrap();
+            entries.push(crate::keys::key_entry(
+                kid,
+                "HS256",
+                &[("secret_file", &secret)],
+            ));
+        }
+        crate::keys::write_keys_config(config.path(), signing, "", &entries);
+    };
+    write("hmac-a");
+    let mut binary = RunningBinary::start(|command| {
+        command.env("TOKENGATE_CONFIG_DIR", config.path());
+    });
+    write("hmac-b");
+    binary.hangup();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !binary.log().contains("event=signing_key_changed") {
+        assert!(std::time::Instant::now() < deadline, "{}", binary.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    binary.terminate();
+    let log = binary.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("event=signing_key_changed"))
+        .unwrap();
+    assert!(line.contains("from `hmac-a` to `hmac-b`"), "{line}");
+    assert!(line.contains("signing_kid=hmac-b"), "{line}");
+    assert!(!log.contains("secret-0123456789"), "{log}");
 }

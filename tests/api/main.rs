@@ -8,6 +8,7 @@ mod hostile_input;
 mod keys;
 mod login;
 mod logs;
+mod metrics;
 mod mfa;
 mod pages;
 mod proxy;
