@@ -49,7 +49,9 @@ impl<C: DeserializeOwned + 'static> FromRequest for Authenticated<C> {
 /// counting the outcome when [`Metrics`] are registered and auditing a
 /// refusal (at debug level). Without a verifier the app is misconfigured:
 /// logged, and answered 500.
-pub(crate) fn authenticate<C: DeserializeOwned + 'static>(req: &HttpRequest) -> Result<C, TokenError> {
+pub(crate) fn authenticate<C: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+) -> Result<C, TokenError> {
     let Some(verifier) = req.app_data::<web::Data<Verifier>>() else {
         log::error!(
             "{} needs a TokenGate registered on the app (App::configure(|cfg| gate.configure(cfg)))",

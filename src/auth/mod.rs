@@ -8,14 +8,14 @@ mod extractor;
 mod guard;
 mod issuer;
 mod keys;
-mod session_check;
 mod refusal;
+mod session_check;
 mod sources;
 mod verifier;
 
-pub use cache::CAPACITY_BYTES as VERIFIED_CACHE_BYTES;
 /// A token's `sub` follows the user-name syntax of the login side.
 pub use crate::credentials::{MAX_USERNAME_BYTES, check_username};
+pub use cache::CAPACITY_BYTES as VERIFIED_CACHE_BYTES;
 pub use claims::{AMR_OTP, AMR_PASSWORD, AuthorizationClaims, Claims};
 pub use error::TokenError;
 pub use extractor::Authenticated;
@@ -25,8 +25,8 @@ pub use guard::{
 };
 pub use issuer::{IssuedToken, Issuer, Subject};
 pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
-pub use session_check::SessionCheck;
 pub use refusal::Refusal;
+pub use session_check::SessionCheck;
 pub use sources::{HOST_COOKIE_PREFIX, QUERY_PARAMETER, TokenSources, basic_credentials};
 pub use verifier::Verifier;
 

@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use super::cache::{self, Lookup, VerifiedTokens};
 use super::session_check::check_token;
 use super::{
-    Claims, Key, KeySet, MAX_MFA_TOKEN_LIFETIME, MFA_TOKEN_TYPE, Refusal, SessionCheck,
-    TOKEN_TYPE, TokenError, TokenSources, check_username, mfa_audience,
+    Claims, Key, KeySet, MAX_MFA_TOKEN_LIFETIME, MFA_TOKEN_TYPE, Refusal, SessionCheck, TOKEN_TYPE,
+    TokenError, TokenSources, check_username, mfa_audience,
 };
 
 /// Longest token accepted for decoding; anything larger is refused unread.
