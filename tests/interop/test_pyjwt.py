@@ -169,10 +169,20 @@ def servers(keys):
             server.stop()
 
 
+def session_id():
+    """A UUIDv7, as tokengate's session ids are: its first 48 bits are the
+    session's start in ms, which the revocation check compares with the
+    user's logout-everywhere epoch. A token without `sid` is refused."""
+    value = (int(time.time() * 1000) << 80) | (0x7 << 76) | (2 << 62)
+    value |= int.from_bytes(os.urandom(10), "big") & ((1 << 62) - 1) & ~(0xF << 76)
+    return str(uuid.UUID(int=value))
+
+
 def claims(**overrides):
     now = int(time.time())
     return {
         "sub": USER,
+        "sid": session_id(),
         "iat": now,
         "nbf": now,
         "exp": now + 60,
