@@ -180,6 +180,21 @@ impl Audit {
         );
     }
 
+    /// An operator ended every session of `user` (`POST /admin/sessions/revoke`).
+    pub fn sessions_revoked_by_operator(&self, req: &HttpRequest, operator: &str, user: &str) {
+        self.event(
+            Level::Info,
+            Some(req),
+            "sessions_revoked_by_operator",
+            "an operator ended every session of a user",
+            Fields {
+                user: Some(user),
+                detail: Some(("operator", operator)),
+                ..Fields::default()
+            },
+        );
+    }
+
     /// Any event: `event` is its stable name (snake_case), `message` the
     /// human sentence. The request id comes from the logging scope.
     pub fn event(
