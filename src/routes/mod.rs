@@ -39,6 +39,10 @@ pub use crate::http::{prefers_html, prefers_json, security_headers};
     health::healthz,
     health::readyz,
     jwks::jwks,
+    token::token,
+    logout::logout,
+    revoke::revoke,
+    admin::revoke_user_sessions,
 ))]
 pub struct Paths;
 

@@ -9,6 +9,31 @@ use super::oauth::{OAuthError, form_fields};
 use crate::auth::{Claims, Verifier};
 use crate::sessions::SessionService;
 
+/// The `/revoke` form (RFC 7009 2.1).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: the handler reads the fields itself.
+pub(crate) struct RevokeForm {
+    /// An access or a refresh token.
+    token: String,
+    /// `access_token` or `refresh_token`: which kind to try first.
+    token_type_hint: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/revoke",
+    tag = "sessions",
+    summary = "Revoke a token's session (RFC 7009)",
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or unknown, expired or already revoked (RFC 7009 2.2)"),
+        (status = 400, description = "`invalid_request`: no `token`, a field given twice, not a form",
+            body = super::oauth::OAuthErrorBody),
+        (status = 503, description = "The session store is unavailable (`temporarily_unavailable`)",
+            headers(("Retry-After" = String, description = "Seconds to wait")),
+            body = super::oauth::OAuthErrorBody),
+    ),
+)]
 pub async fn revoke(
     req: HttpRequest,
     body: Bytes,
