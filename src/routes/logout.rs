@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::oauth::{OAuthError, form_fields};
 use super::token::cleared_cookies;
+use crate::audit::Audit;
 use crate::auth::{Claims, TokenError, Verifier};
 use crate::config::TokenSource;
 use crate::csrf;
@@ -80,6 +81,9 @@ pub async fn logout(
                 }
             }
             .map_err(OAuthError::from)?;
+            if let Some(audit) = Audit::of(&req) {
+                audit.logout(&req, &claims.sub, everywhere);
+            }
         }
         // Already over: logging out again is not an error.
         Err(TokenError::Revoked) => {}

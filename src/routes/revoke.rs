@@ -6,6 +6,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::oauth::{OAuthError, form_fields};
+use crate::audit::Audit;
 use crate::auth::{Claims, Verifier};
 use crate::sessions::SessionService;
 
@@ -47,29 +48,33 @@ pub async fn revoke(
         .ok_or(OAuthError::InvalidRequest("token is required"))?;
     // 2.1: the hint only orders the search; both kinds are always tried.
     let refresh_first = fields.get("token_type_hint").map(String::as_str) == Some("refresh_token");
-    let sid = if refresh_first {
+    let session = if refresh_first {
         match sessions.session_of_refresh(token).await? {
-            Some(sid) => Some(sid),
+            Some(session) => Some(session),
             None => access_session(&verifier, token),
         }
     } else {
         match access_session(&verifier, token) {
-            Some(sid) => Some(sid),
+            Some(session) => Some(session),
             None => sessions.session_of_refresh(token).await?,
         }
     };
-    if let Some(sid) = sid {
+    if let Some((sid, user)) = session {
         sessions.end_session(&sid).await?;
+        if let Some(audit) = Audit::of(&req) {
+            audit.revoked(&req, Some(&user), "token");
+        }
     }
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .finish())
 }
 
-/// The session of a valid access token.
-fn access_session(verifier: &Verifier, token: &str) -> Option<String> {
+/// The session and user of a valid access token.
+fn access_session(verifier: &Verifier, token: &str) -> Option<(String, String)> {
     if token.matches('.').count() != 2 {
         return None;
     }
-    verifier.verify::<Claims>(token).ok()?.sid
+    let claims = verifier.verify::<Claims>(token).ok()?;
+    Some((claims.sid?, claims.sub))
 }
