@@ -3,7 +3,7 @@
 user would otherwise pick, on this machine, with the same HMAC secret and
 the same token (HS256, iss/aud "tokengate", typ at+jwt):
 
-- bare actix-web 4 (examples/bare_actix.rs): a static JSON route, and the
+- bare actix-web 4 (bench/peers/bare_actix.rs): a static JSON route, and the
   same plus a jsonwebtoken verify, no middleware;
 - tokengate (release build): /healthz, /access, /auth/verify;
 - fastify 5 + @fastify/jwt on a node cluster of 2 (bench/peers/fastify);

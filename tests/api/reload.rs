@@ -194,6 +194,7 @@ async fn the_documented_rotation_procedure_never_fails_a_request() {
     let no_login_limits = [
         ("TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE", "0"),
         ("TOKENGATE__LIMITS__LOGIN_PER_USER_PER_MINUTE", "0"),
+        ("TOKENGATE__LIMITS__LOGIN_PER_USER_CEILING_PER_MINUTE", "0"),
     ];
     let (app, reloader) = spawn_app_from(dir.path(), &no_login_limits).await;
     let client = ClientLoop::start(&app);
