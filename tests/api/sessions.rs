@@ -654,6 +654,20 @@ async fn an_operator_ends_every_session_of_a_user(backend: Backend) {
         .await
         .unwrap();
     assert_oauth_error(missing, StatusCode::BAD_REQUEST, "invalid_request").await;
+    // The operator's cookie, posted from another site: refused, nothing ends.
+    let cross_site = replica
+        .app
+        .client
+        .post(replica.app.url("/admin/sessions/revoke"))
+        .header("Cookie", format!("tokengate_token={}", admin.access))
+        .header("Origin", "https://evil.example")
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("user", USER)])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(cross_site, StatusCode::FORBIDDEN, "cross_site_request").await;
+    assert_eq!(replica.access_status(&first.access).await, StatusCode::OK);
 
     let response = admin_revoke(&replica, Some(&admin.access), USER).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
