@@ -7,7 +7,8 @@
 //!
 //! Register one [`Audit`] as `web::Data<Audit>`; handlers reach it with
 //! [`Audit::of`]. Sessions and roles add their events as methods here
-//! (`logout`, `revoked` are ready), or through [`Audit::event`].
+//! (`logout`, `revoked`, `sessions_revoked_by_operator`), or through
+//! [`Audit::event`].
 
 use std::sync::Arc;
 
@@ -151,8 +152,14 @@ impl Audit {
         );
     }
 
-    /// A user ended a session (sessions, #13).
-    pub fn logout(&self, req: &HttpRequest, user: &str) {
+    /// A user ended a session (sessions, #13): `scope` is `session`, or
+    /// `all_sessions` for `everywhere=true`.
+    pub fn logout(&self, req: &HttpRequest, user: &str, everywhere: bool) {
+        let scope = if everywhere {
+            "all_sessions"
+        } else {
+            "session"
+        };
         self.event(
             Level::Info,
             Some(req),
@@ -160,12 +167,14 @@ impl Audit {
             "logout",
             Fields {
                 user: Some(user),
+                detail: Some(("scope", scope)),
                 ..Fields::default()
             },
         );
     }
 
-    /// A token or session revoked (RFC 7009); `what` says which (`token`, `all_sessions`).
+    /// A token's session revoked (RFC 7009, `POST /revoke`); `what` says
+    /// which (`token`).
     pub fn revoked(&self, req: &HttpRequest, user: Option<&str>, what: &str) {
         self.event(
             Level::Info,
@@ -175,6 +184,21 @@ impl Audit {
             Fields {
                 user,
                 detail: Some(("scope", what)),
+                ..Fields::default()
+            },
+        );
+    }
+
+    /// An operator ended every session of `user` (`POST /admin/sessions/revoke`).
+    pub fn sessions_revoked_by_operator(&self, req: &HttpRequest, operator: &str, user: &str) {
+        self.event(
+            Level::Info,
+            Some(req),
+            "sessions_revoked_by_operator",
+            "an operator ended every session of a user",
+            Fields {
+                user: Some(user),
+                detail: Some(("operator", operator)),
                 ..Fields::default()
             },
         );

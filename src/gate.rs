@@ -155,6 +155,10 @@ impl TokenGate {
         .route(routes::TOKEN_PATH, web::post().to(routes::token))
         .route("/logout", web::post().to(routes::logout))
         .route("/revoke", web::post().to(routes::revoke))
+        .route(
+            routes::REVOKE_USER_PATH,
+            web::post().to(routes::revoke_user_sessions),
+        )
         .route("/.well-known/jwks.json", web::get().to(routes::jwks));
     }
 

@@ -76,11 +76,8 @@ impl AdminGroup {
 }
 
 /// The operator group named by `users.admin_group`: operator endpoints
-/// (ending a user's sessions) take `RequireRole<Operator>`.
-///
-/// Issue #14 item 5: the endpoint that ends a user's sessions needs the
-/// sessions work (#13, `revoke_user`), which was not on main when this gate
-/// landed; register that handler with a `RequireRole<Operator>` argument.
+/// (ending a user's sessions, `POST /admin/sessions/revoke`) take
+/// `RequireRole<Operator>`.
 pub struct Operator;
 
 impl Role for Operator {

@@ -7,12 +7,46 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::oauth::{OAuthError, form_fields};
 use super::token::cleared_cookies;
+use crate::audit::Audit;
 use crate::auth::{Claims, TokenError, Verifier};
 use crate::config::TokenSource;
 use crate::csrf;
 use crate::pages::{TokenRejectedPage, html_page};
 use crate::sessions::SessionService;
 
+/// The `/logout` form.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: the handler reads the fields itself.
+pub(crate) struct LogoutForm {
+    /// `true`: end every session of the user, not only this one.
+    everywhere: Option<bool>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "sessions",
+    summary = "End this session (or every session of the user) and clear the cookies",
+    security(("bearer" = []), ("cookie" = []), ("query" = [])),
+    request_body(content = Option<LogoutForm>, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 204, description = "Logged out (also for an already revoked token); the session \
+            cookies are cleared", headers(("Set-Cookie" = String, description = "Expired cookies"))),
+        (status = 200, description = "A browser form post: the logged-out page", content_type = "text/html",
+            body = String),
+        (status = 400, description = "`invalid_request`: `everywhere` not `true`/`false`, a field \
+            given twice, not a form", body = super::oauth::OAuthErrorBody),
+        (status = 401, description = "No token, or an expired or invalid one: `token_missing`, \
+            `token_expired` or `token_invalid`",
+            headers(("WWW-Authenticate" = String, description = "RFC 6750 Bearer challenge")),
+            body = super::Error),
+        (status = 403, description = "Cookie-authenticated and posted from another site \
+            (`cross_site_request`)", body = super::oauth::OAuthErrorBody),
+        (status = 503, description = "The session store is unavailable (`temporarily_unavailable`)",
+            headers(("Retry-After" = String, description = "Seconds to wait")),
+            body = super::oauth::OAuthErrorBody),
+    ),
+)]
 pub async fn logout(
     req: HttpRequest,
     body: Bytes,
@@ -47,6 +81,9 @@ pub async fn logout(
                 }
             }
             .map_err(OAuthError::from)?;
+            if let Some(audit) = Audit::of(&req) {
+                audit.logout(&req, &claims.sub, everywhere);
+            }
         }
         // Already over: logging out again is not an error.
         Err(TokenError::Revoked) => {}

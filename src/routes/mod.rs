@@ -1,6 +1,7 @@
 //! HTTP endpoints, one file per group.
 
 mod access;
+mod admin;
 mod bare;
 mod health;
 mod jwks;
@@ -13,6 +14,7 @@ mod token;
 mod verify;
 
 pub use access::access;
+pub use admin::{REVOKE_USER_PATH, revoke_user_sessions};
 pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use jwks::jwks;
@@ -37,6 +39,10 @@ pub use crate::http::{prefers_html, prefers_json, security_headers};
     health::healthz,
     health::readyz,
     jwks::jwks,
+    token::token,
+    logout::logout,
+    revoke::revoke,
+    admin::revoke_user_sessions,
 ))]
 pub struct Paths;
 

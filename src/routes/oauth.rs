@@ -24,6 +24,17 @@ pub enum OAuthError {
     Internal(String),
 }
 
+/// The RFC 6749 5.2 error body of `/token`, `/logout`, `/revoke` and the
+/// operator endpoints (the schema; each answer serializes `Body`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`,
+    /// `cross_site_request`, `temporarily_unavailable`
+    error: String,
+    error_description: String,
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,

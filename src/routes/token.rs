@@ -32,6 +32,38 @@ pub struct TokenResponse {
     pub refresh_expires_in: u64,
 }
 
+/// The `/token` form (RFC 6749 6).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: the handler reads the fields itself.
+pub(crate) struct RefreshForm {
+    /// Only `refresh_token`.
+    grant_type: String,
+    /// Absent: the `tokengate_refresh` cookie (browser flow).
+    refresh_token: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/token",
+    tag = "sessions",
+    summary = "Refresh grant: a new access token and refresh token (RFC 6749 6)",
+    description = "The refresh token comes from the form or, for browsers, from the \
+        `tokengate_refresh` cookie; from the cookie both new tokens travel in HttpOnly cookies \
+        and the body carries neither.",
+    request_body(content = RefreshForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The new pair; the presented refresh token is spent",
+            body = TokenResponse),
+        (status = 400, description = "`invalid_request` (missing field, field given twice, not a \
+            form), `unsupported_grant_type`, or `invalid_grant` (unknown, expired, spent or \
+            revoked refresh token)", body = super::oauth::OAuthErrorBody),
+        (status = 403, description = "Cookie-authenticated and posted from another site \
+            (`cross_site_request`)", body = super::oauth::OAuthErrorBody),
+        (status = 503, description = "The session store is unavailable (`temporarily_unavailable`)",
+            headers(("Retry-After" = String, description = "Seconds to wait")),
+            body = super::oauth::OAuthErrorBody),
+    ),
+)]
 pub async fn token(
     req: HttpRequest,
     body: Bytes,

@@ -253,16 +253,16 @@ impl SessionService {
         Err(SessionError::InvalidGrant)
     }
 
-    /// The session a refresh token belongs to, if it is still known.
+    /// The session a refresh token belongs to and its user, if still known.
     pub async fn session_of_refresh(
         &self,
         presented: &str,
-    ) -> Result<Option<String>, SessionError> {
+    ) -> Result<Option<(String, String)>, SessionError> {
         if presented.is_empty() || presented.len() > tokens::MAX_REFRESH_TOKEN_BYTES {
             return Ok(None);
         }
         let found = self.store.lookup(&tokens::hash(presented)).await?;
-        Ok(found.map(|found| found.sid))
+        Ok(found.map(|found| (found.sid, found.record.user)))
     }
 
     /// Ends one session on every replica: its access tokens are refused and

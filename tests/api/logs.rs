@@ -294,3 +294,92 @@ async fn a_reload_that_changes_the_signing_key_is_audited() {
     assert!(line.contains("signing_kid=hmac-b"), "{line}");
     assert!(!log.contains("secret-0123456789"), "{log}");
 }
+
+#[tokio::test]
+async fn logouts_revocations_and_operator_revocations_are_audited_with_the_user_and_never_a_token()
+{
+    let groups = tempfile::tempdir().unwrap();
+    let groups_file = groups.path().join("groups");
+    std::fs::write(&groups_file, format!("admins: {USER}\n")).unwrap();
+    let mut binary = RunningBinary::start(|command| {
+        command
+            .env("TOKENGATE__USERS__GROUPS_FILE", &groups_file)
+            .env("RUST_LOG", "info")
+            .env("TOKENGATE__LOG__FORMAT", "json")
+            // Request ids are taken from trusted proxies only.
+            .env("TOKENGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1");
+    });
+    let client = reqwest::Client::new();
+    let login = || async {
+        let body: serde_json::Value = client
+            .get(binary.url("/login"))
+            .basic_auth(USER, Some(PASSWORD))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = |name: &str| body[name].as_str().unwrap().to_owned();
+        (token("access_token"), token("refresh_token"))
+    };
+    let mut secrets = Vec::new();
+    let (access, refresh) = login().await;
+    let logout = client
+        .post(binary.url("/logout"))
+        .bearer_auth(&access)
+        .header("X-Request-Id", "probe-logout")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    secrets.extend([access, refresh]);
+    let (access, refresh) = login().await;
+    let revoke = client
+        .post(binary.url("/revoke"))
+        .form(&[("token", refresh.as_str())])
+        .header("X-Request-Id", "probe-revoke")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), 200);
+    secrets.extend([access, refresh]);
+    // An operator (alice is in `admins`) ends every session of a user.
+    let (access, refresh) = login().await;
+    let operator = client
+        .post(binary.url("/admin/sessions/revoke"))
+        .bearer_auth(&access)
+        .form(&[("user", "bob")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(operator.status(), 204);
+    secrets.extend([access, refresh]);
+    binary.terminate();
+
+    let log = binary.log();
+    let lines = json_lines(&log);
+    let event = |name: &str| {
+        lines
+            .iter()
+            .find(|line| line["event"] == name)
+            .unwrap_or_else(|| panic!("no `{name}` event in:\n{log}"))
+            .clone()
+    };
+    let logout = event("logout");
+    assert_eq!(logout["target"], "tokengate::audit");
+    assert_eq!(logout["user"], USER);
+    assert_eq!(logout["scope"], "session");
+    assert_eq!(logout["request_id"], "probe-logout");
+    let revoked = event("revoked");
+    assert_eq!(revoked["user"], USER);
+    assert_eq!(revoked["scope"], "token");
+    assert_eq!(revoked["request_id"], "probe-revoke");
+    let operator = event("sessions_revoked_by_operator");
+    assert_eq!(operator["user"], "bob");
+    assert_eq!(operator["operator"], USER);
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "log leaks a token:\n{log}");
+    }
+}

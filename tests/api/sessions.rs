@@ -597,6 +597,97 @@ async fn the_browser_hand_off_sets_a_refresh_cookie_for_the_token_endpoint_only(
     assert_oauth_error(cross, StatusCode::FORBIDDEN, "cross_site_request").await;
 }
 
+/// A groups file making [`OTHER_USER`] (not [`USER`]) the operator group
+/// `admins`, kept alive by the returned guard; and the env override naming it.
+fn operators_file() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("groups");
+    std::fs::write(&path, format!("admins: {OTHER_USER}\n")).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    (dir, path)
+}
+
+async fn admin_revoke(replica: &Replica, access: Option<&str>, user: &str) -> reqwest::Response {
+    let request = replica
+        .app
+        .client
+        .post(replica.app.url("/admin/sessions/revoke"))
+        .form(&[("user", user)]);
+    let request = match access {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    request.send().await.unwrap()
+}
+
+async fn an_operator_ends_every_session_of_a_user(backend: Backend) {
+    let (_groups, groups) = operators_file();
+    let replica = backend
+        .spawn(&[("TOKENGATE__USERS__GROUPS_FILE", groups.as_str())])
+        .await;
+    let admin = replica.login_as(OTHER_USER).await;
+    let first = replica.login().await;
+    let second = replica.login().await;
+
+    // Not an operator, or no token at all: refused, nothing ends.
+    let response = admin_revoke(&replica, Some(&first.access), USER).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_role", "{body}");
+    assert_token_rejected(admin_revoke(&replica, None, USER).await, "token_missing").await;
+    assert_eq!(replica.access_status(&first.access).await, StatusCode::OK);
+    // A bad or missing user name is the client's mistake.
+    for bad in ["", "bad:name"] {
+        assert_oauth_error(
+            admin_revoke(&replica, Some(&admin.access), bad).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
+    }
+    let missing = replica
+        .app
+        .client
+        .post(replica.app.url("/admin/sessions/revoke"))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(missing, StatusCode::BAD_REQUEST, "invalid_request").await;
+    // The operator's cookie, posted from another site: refused, nothing ends.
+    let cross_site = replica
+        .app
+        .client
+        .post(replica.app.url("/admin/sessions/revoke"))
+        .header("Cookie", format!("tokengate_token={}", admin.access))
+        .header("Origin", "https://evil.example")
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("user", USER)])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(cross_site, StatusCode::FORBIDDEN, "cross_site_request").await;
+    assert_eq!(replica.access_status(&first.access).await, StatusCode::OK);
+
+    let response = admin_revoke(&replica, Some(&admin.access), USER).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    for login in [&first, &second] {
+        assert_token_rejected(
+            replica.app.access_with_bearer(&login.access).await,
+            "token_revoked",
+        )
+        .await;
+        assert_oauth_error(
+            replica.refresh(&login.refresh).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+    }
+    // The operator's own session is untouched.
+    assert_eq!(replica.access_status(&admin.access).await, StatusCode::OK);
+}
+
 fn write(path: &Path, contents: &str) {
     std::fs::write(path, format!("{contents}\n")).unwrap();
 }
@@ -634,6 +725,7 @@ on_both_stores!(
     a_changed_password_ends_the_users_sessions_on_reload,
     cookie_authenticated_posts_from_other_sites_are_refused,
     the_browser_hand_off_sets_a_refresh_cookie_for_the_token_endpoint_only,
+    an_operator_ends_every_session_of_a_user,
 );
 
 // ---- Redis only: replicas, expiry of records, faults ----
@@ -780,7 +872,11 @@ async fn every_stored_record_expires() {
 #[tokio::test]
 async fn with_redis_down_tokens_still_verify_and_store_operations_answer_503() {
     let mut backend = Backend::redis();
-    let replica = backend.spawn(&[]).await;
+    let (_groups, groups) = operators_file();
+    let replica = backend
+        .spawn(&[("TOKENGATE__USERS__GROUPS_FILE", groups.as_str())])
+        .await;
+    let admin = replica.login_as(OTHER_USER).await;
     let revoked = replica.login().await;
     let live = replica.login().await;
     assert_eq!(
@@ -801,6 +897,7 @@ async fn with_redis_down_tokens_still_verify_and_store_operations_answer_503() {
         replica
             .post_form("/revoke", &[("token", &live.refresh)])
             .await,
+        admin_revoke(&replica, Some(&admin.access), USER).await,
         replica.app.login_json(USER, PASSWORD).await,
     ] {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
