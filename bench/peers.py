@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import urllib.request
 from pathlib import Path
 
@@ -47,7 +48,10 @@ def mint_token():
     import jwt
 
     now = int(time.time())
-    claims = {"sub": load.USER, "iat": now, "nbf": now, "exp": now + 3600,
+    # tokengate refuses a token without a session id (a UUIDv7 whose first
+    # 48 bits are the session's start in ms); the peers ignore the claim.
+    sid = uuid.UUID(int=(int(time.time() * 1000) << 80) | (0x7 << 76) | (2 << 62))
+    claims = {"sub": load.USER, "sid": str(sid), "iat": now, "nbf": now, "exp": now + 3600,
               "jti": "peers-bench", "iss": "tokengate", "aud": "tokengate"}
     return jwt.encode(claims, load.SECRET, algorithm="HS256", headers={"typ": "at+jwt"})
 
