@@ -20,7 +20,7 @@ use crate::credentials::{
 };
 use crate::directory::Directory;
 use crate::http::LOGIN_ROUTE;
-use crate::mfa::{MemoryMfaStore, MfaStore, TotpSecrets};
+use crate::mfa::{MemoryMfaStore, MfaStore, RedisMfaStore, TotpSecrets};
 use crate::pages;
 use crate::proxy::TrustedProxies;
 use crate::routes;
@@ -116,7 +116,12 @@ impl TokenGate {
     }
 
     fn assemble(parts: Parts) -> Self {
-        let mfa_store: Arc<dyn MfaStore> = Arc::new(MemoryMfaStore::default());
+        // Replicas sharing a Redis session store share replay records and
+        // attempt counts too; a lone process keeps them in memory.
+        let mfa_store: Arc<dyn MfaStore> = match parts.sessions.redis_connection() {
+            Some(connection) => Arc::new(RedisMfaStore::new(connection)),
+            None => Arc::new(MemoryMfaStore::default()),
+        };
         parts
             .verifier
             .require_live_sessions(parts.sessions.revocations());

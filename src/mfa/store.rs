@@ -1,8 +1,8 @@
 //! What the second factor must remember between requests: codes already
 //! accepted (RFC 6238 5.2: never twice), spent `mfa_token`s, and wrong-code
-//! counts. Behind a small trait so a store shared by replicas (Redis:
-//! `SET key 1 NX EX ttl` for [`MfaStore::first_use`], `INCR` + `EXPIRE` for
-//! [`MfaStore::count_attempt`]) can replace the in-process one.
+//! counts. Behind a small trait: this in-process store for one replica, the
+//! Redis one ([`RedisMfaStore`](super::RedisMfaStore)) shared by replicas
+//! when the sessions store is Redis.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -122,6 +122,15 @@ impl SessionService {
         }
     }
 
+    /// The Redis connection every replica shares, when the store is Redis:
+    /// the second factor's replay and attempt records live there too.
+    pub fn redis_connection(&self) -> Option<::redis::aio::ConnectionManager> {
+        match &self.store {
+            Store::Redis(store) => Some(store.connection()),
+            Store::Memory(_) => None,
+        }
+    }
+
     pub fn store_kind(&self) -> &'static str {
         self.store.kind()
     }

@@ -530,3 +530,82 @@ async fn a_browser_posting_a_spent_mfa_token_is_told_to_log_in_again_without_a_p
     assert!(page.contains("Sign-in expired"), "{page}");
     assert!(page.contains(r#"href="/login""#), "{page}");
 }
+
+/// Two replicas on one Redis sessions store, so second-factor records are shared.
+async fn replicas_on(redis: &crate::redis_server::RedisServer) -> (MfaApp, MfaApp) {
+    let url = redis.url();
+    let store = [("TOKENGATE__SESSIONS__STORE", url.as_str())];
+    (mfa_app(&store).await, mfa_app(&store).await)
+}
+
+#[tokio::test]
+async fn a_code_accepted_by_one_replica_is_refused_as_replayed_by_another() {
+    let redis = crate::redis_server::RedisServer::start();
+    let (a, b) = replicas_on(&redis).await;
+    let time = fresh_step().await;
+    let code = code_at(time);
+    let first = password_step(&a.app).await;
+    assert_eq!(
+        code_step(&a.app, &first, &code).await.status(),
+        StatusCode::OK
+    );
+
+    let second = password_step(&b.app).await;
+    let response = code_step(&b.app, &second, &code).await;
+    assert_code_error(response, StatusCode::UNAUTHORIZED, "invalid_code").await;
+    // The mfa_token spent on A cannot mint again on B either.
+    let replayed = code_step(&b.app, &first, &code_at(time + 30)).await;
+    assert_code_error(replayed, StatusCode::UNAUTHORIZED, "invalid_mfa_token").await;
+}
+
+#[tokio::test]
+async fn an_mfa_tokens_attempts_are_counted_across_replicas() {
+    let redis = crate::redis_server::RedisServer::start();
+    let url = redis.url();
+    let store = [
+        ("TOKENGATE__SESSIONS__STORE", url.as_str()),
+        ("TOKENGATE__MFA__MAX_ATTEMPTS", "2"),
+    ];
+    let (a, b) = (mfa_app(&store).await, mfa_app(&store).await);
+    let token = password_step(&a.app).await;
+    for app in [&a.app, &b.app] {
+        let response = code_step(app, &token, "000000x").await;
+        assert_code_error(response, StatusCode::UNAUTHORIZED, "invalid_code").await;
+    }
+    // Each replica saw one wrong code; together they used the token up.
+    let time = fresh_step().await;
+    let response = code_step(&a.app, &token, &code_at(time)).await;
+    assert_code_error(response, StatusCode::UNAUTHORIZED, "invalid_mfa_token").await;
+}
+
+#[tokio::test]
+async fn with_redis_down_the_code_step_answers_503_and_accepts_nothing() {
+    let mut redis = crate::redis_server::RedisServer::start();
+    let (a, _b) = replicas_on(&redis).await;
+    let token = password_step(&a.app).await;
+    redis.stop();
+    let time = fresh_step().await;
+    let code = code_at(time);
+    let response = code_step(&a.app, &token, &code).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable", "{body}");
+    assert!(body.get("access_token").is_none(), "{body}");
+
+    // Back (empty, no persistence): the code was never recorded, so it now works once.
+    redis.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        let response = code_step(&a.app, &token, &code).await;
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+            break response;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Redis never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(response.status(), StatusCode::OK);
+}
