@@ -111,10 +111,13 @@ class Replica:
             command += [
                 "--volume", f"{self.settings_file}:/app/config/local.toml:ro",
                 "--volume", f"{self.users_file}:/etc/tokengate/users:ro",
-                "--volume", f"{self.users_file.parent / 'groups'}:/etc/tokengate/groups:ro",
                 "--volume", f"{self.secret_file}:/run/secrets/jwt_secret:ro",
-                IMAGE,
             ]
+            # A missing bind source would be created as a directory.
+            groups = self.users_file.parent / "groups"
+            if groups.is_file():
+                command += ["--volume", f"{groups}:/etc/tokengate/groups:ro"]
+            command.append(IMAGE)
             subprocess.run(command, check=True, capture_output=True)
         else:
             config_dir = self.settings_file.parent
@@ -299,7 +302,9 @@ def write_settings(workdir, name, secret_path, users_path, groups_path=None):
     naming the secret, users and groups files where the replica sees them."""
     if IMAGE:
         secret_path, users_path = "/run/secrets/jwt_secret", "/etc/tokengate/users"
-        groups_path = "/etc/tokengate/groups"
+        # Only a replica given a groups file gets one (the compose users file
+        # has none beside it).
+        groups_path = "/etc/tokengate/groups" if groups_path else None
     config_dir = workdir / name
     config_dir.mkdir()
     for file in ("default.toml", "production.toml"):
