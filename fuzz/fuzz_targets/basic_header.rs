@@ -19,6 +19,8 @@ static THROTTLE: LazyLock<LoginThrottle> = LazyLock::new(|| {
         login_per_ip_burst: 30,
         login_per_user_per_minute: 6,
         login_per_user_burst: 10,
+        login_per_user_ceiling_per_minute: 120,
+        login_per_user_ceiling_burst: 200,
     })
 });
 
