@@ -11,6 +11,7 @@ pub mod directory;
 pub mod error;
 mod gate;
 mod http;
+mod line_files;
 pub mod metrics;
 pub mod mfa;
 pub mod openapi;

@@ -41,15 +41,11 @@ impl Groups {
     pub fn parse(contents: &str) -> Result<Self, GroupsError> {
         let mut members: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut groups = BTreeSet::new();
-        for (index, line) in contents.lines().enumerate() {
+        for (number, line) in crate::line_files::entries(contents) {
             let line_error = |reason: String| GroupsError::Line {
-                line: index + 1,
+                line: number,
                 reason,
             };
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
             let (group, users) = line
                 .split_once(':')
                 .ok_or_else(|| line_error("expected `group: user1 user2 ...`".to_owned()))?;

@@ -41,16 +41,12 @@ impl TotpSecrets {
     /// show it (case, spaces and `=` padding do not matter).
     pub fn parse(contents: &str, skew: u8) -> Result<Self, TotpFileError> {
         let mut by_user = HashMap::new();
-        for (index, line) in contents.lines().enumerate() {
+        for (number, line) in crate::line_files::entries(contents) {
             // Never quote the line: it holds a secret.
             let line_error = |reason: String| TotpFileError::Line {
-                line: index + 1,
+                line: number,
                 reason,
             };
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
             let (user, encoded) = line
                 .split_once(':')
                 .ok_or_else(|| line_error("expected `user:BASE32SECRET`".to_owned()))?;
