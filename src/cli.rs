@@ -14,6 +14,7 @@ use crate::config::{self, ConfigError, Settings};
 use crate::credentials::hash_password;
 use crate::mfa::Enrolment;
 use crate::runtime_config::RuntimeConfig;
+pub use crate::telemetry::init_logging;
 
 /// Exit status for a configuration error (sysexits.h EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
@@ -21,7 +22,7 @@ pub const EXIT_CONFIG: u8 = 78;
 #[derive(Debug, Parser)]
 #[command(name = "tokengate", version, about = "JWT authentication service")]
 pub struct Cli {
-    /// Folder holding default.toml, <env>.toml and local.toml.
+    /// Folder holding `default.toml`, `<env>.toml` and `local.toml`.
     #[arg(
         long,
         env = "TOKENGATE_CONFIG_DIR",

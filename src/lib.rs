@@ -1,30 +1,43 @@
 //! tokengate: HTTP Basic login that mints short-lived JWTs, and an actix-web
 //! extractor that admits only valid, unexpired tokens.
+#![warn(missing_docs)]
 
-pub mod audit;
 pub mod auth;
-pub mod cli;
 pub mod config;
 pub mod credentials;
-pub mod csrf;
-pub mod directory;
-pub mod error;
+pub mod mfa;
+pub mod reload;
+pub mod runtime_config;
+pub mod startup;
+
+/// The `tokengate` binary's subcommands; not a library API.
+#[doc(hidden)]
+pub mod cli;
+
+mod audit;
+mod csrf;
+mod directory;
+mod error;
 mod gate;
 mod http;
 mod line_files;
-pub mod metrics;
-pub mod mfa;
-pub mod openapi;
-pub mod pages;
-pub mod proxy;
-pub mod reload;
-pub mod request_limits;
-pub mod routes;
-pub mod runtime_config;
-pub mod sessions;
-pub mod startup;
-pub mod telemetry;
-pub mod throttle;
+mod metrics;
+mod openapi;
+mod pages;
+mod proxy;
+mod request_limits;
+mod routes;
+mod sessions;
+mod telemetry;
+mod throttle;
+
+/// What the fuzz targets under `fuzz/` drive; not a library API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::request_limits::check as check_request_limits;
+    pub use crate::routes::prefers_json;
+    pub use crate::throttle::LoginThrottle;
+}
 
 /// Implement [`CredentialStore`] with `#[tokengate::async_trait]`.
 pub use async_trait::async_trait;
@@ -34,4 +47,6 @@ pub use credentials::{
     CredentialStore, HtpasswdStore, PasswordHash, StoreError, UserRecord, hash_password,
 };
 pub use gate::{TokenGate, TokenGateBuilder};
-pub use proxy::TrustedProxies;
+pub use pages::token_error_pages;
+pub use proxy::{InstanceId, TrustedProxies};
+pub use sessions::SessionService;

@@ -3,7 +3,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokengate::cli::{self, Cli, Command};
 use tokengate::startup::Application;
-use tokengate::telemetry;
 
 // Each argon2 check allocates a 19 MiB work area. glibc's allocator kept
 // those in per-thread arenas (RSS passed 400 MB with two check threads),
@@ -31,7 +30,7 @@ fn serve(cli: &Cli) -> ExitCode {
         Err(code) => return code,
     };
     let settings = config.settings.clone();
-    telemetry::init_logging(settings.log.format);
+    cli::init_logging(settings.log.format);
     let result = actix_web::rt::System::new().block_on(async {
         let app = Application::from_runtime(config)?;
         log::info!(

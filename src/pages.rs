@@ -15,9 +15,7 @@ use time::macros::format_description;
 use crate::auth::{AccessDenied, TokenError};
 use crate::http::{login_path, prefers_html, security_headers};
 
-pub use crate::http::{
-    ACCESS_PAGE_POLICY, CODE_ENTRY_POLICY, CONTENT_SECURITY_POLICY, COUNTDOWN, STYLE,
-};
+pub use crate::http::{ACCESS_PAGE_POLICY, CODE_ENTRY_POLICY, COUNTDOWN, STYLE};
 
 /// When a token stops working, in the forms the pages show.
 pub struct Expiry {
@@ -311,7 +309,7 @@ fn render_token_error<B>(
 mod tests {
     use super::*;
 
-    use crate::http::csp_hash;
+    use crate::http::{CONTENT_SECURITY_POLICY, csp_hash};
 
     #[test]
     fn the_policy_admits_the_inline_assets_by_hash_only() {

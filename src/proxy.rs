@@ -36,6 +36,7 @@ impl TrustedProxies {
             .map(Self)
     }
 
+    /// Whether `address` is a trusted proxy.
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         self.0.iter().any(|network| network.contains(&address))
@@ -118,6 +119,7 @@ pub fn peer_is_trusted(req: &HttpRequest) -> bool {
 pub struct InstanceId(HeaderValue);
 
 impl InstanceId {
+    /// A name of at most 64 URL-safe characters.
     pub fn new(name: &str) -> Result<Self, String> {
         let name = name.trim();
         if name.is_empty() {
@@ -137,10 +139,12 @@ impl InstanceId {
             .unwrap_or_else(|_| Self(HeaderValue::from_static("tokengate")))
     }
 
+    /// The `X-Instance-Id` header value.
     pub fn header_value(&self) -> HeaderValue {
         self.0.clone()
     }
 
+    /// The name.
     pub fn as_str(&self) -> &str {
         self.0.to_str().unwrap_or_default()
     }

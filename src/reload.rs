@@ -15,12 +15,16 @@ use crate::metrics::Metrics;
 use crate::runtime_config::RuntimeConfig;
 
 #[derive(Debug, thiserror::Error)]
+/// Why a reload did not take effect; the previous configuration stays.
 pub enum ReloadError {
     #[error("settings were not loaded from a config dir, so there is nothing to reload")]
+    /// The settings were built in code, not loaded from a config dir.
     NoSource,
     #[error(transparent)]
+    /// A setting or a file it names is invalid.
     Config(#[from] ConfigError),
     #[error("the reload did not complete")]
+    /// The loading task went away.
     Aborted,
 }
 

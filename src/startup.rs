@@ -40,6 +40,7 @@ pub const ROUTE_PATTERNS: &[&str] = &[
     "/openapi.json",
 ];
 
+/// The service: the bound server, readiness, reload and graceful shutdown.
 pub struct Application {
     port: u16,
     server: Server,
@@ -164,6 +165,7 @@ impl Application {
         })
     }
 
+    /// The port bound (useful when `server.port` was 0).
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::HttpMessage;
-use actix_web::HttpRequest;
+
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -71,11 +71,6 @@ impl RequestId {
         let safe = |b: &u8| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(b);
         (!bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID_BYTES && bytes.iter().all(safe))
             .then(|| Self(value.clone()))
-    }
-
-    /// The request's id, as the middleware set it.
-    pub fn of(req: &HttpRequest) -> Option<Self> {
-        req.extensions().get::<RequestId>().cloned()
     }
 
     pub fn as_str(&self) -> &str {

@@ -47,6 +47,7 @@ pub struct Throttled {
     pub retry_after: Duration,
 }
 
+/// Login attempt limits per client address and per username (GCRA, governor).
 pub struct LoginThrottle<C: Clock = DefaultClock> {
     per_ip: Option<KeyedLimiter<IpAddr, C>>,
     /// Keyed by a keyed hash of the name and address: fixed-size keys
@@ -60,12 +61,14 @@ pub struct LoginThrottle<C: Clock = DefaultClock> {
 }
 
 impl LoginThrottle<DefaultClock> {
+    /// Limits from `[limits]`, on the real clock.
     pub fn new(limits: &LimitsSettings) -> Self {
         Self::with_clock(limits, DefaultClock::default())
     }
 }
 
 impl<C: Clock + Clone> LoginThrottle<C> {
+    /// Limits on `clock`, for tests.
     pub fn with_clock(limits: &LimitsSettings, clock: C) -> Self {
         Self {
             per_ip: limiter(

@@ -10,8 +10,7 @@ use actix_web::test::TestRequest;
 use libfuzzer_sys::fuzz_target;
 use tokengate::auth::basic_credentials;
 use tokengate::config::LimitsSettings;
-use tokengate::routes::prefers_json;
-use tokengate::throttle::LoginThrottle;
+use tokengate::fuzzing::{LoginThrottle, prefers_json};
 
 static THROTTLE: LazyLock<LoginThrottle> = LazyLock::new(|| {
     LoginThrottle::new(&LimitsSettings {

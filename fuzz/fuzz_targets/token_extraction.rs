@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 use tokengate::auth::{Authenticated, Claims, TokenSources, Verifier};
 use tokengate::auth::TokenSource;
-use tokengate::request_limits;
+use tokengate::fuzzing::check_request_limits;
 
 static VERIFIER: LazyLock<web::Data<Verifier>> = LazyLock::new(|| {
     web::Data::new(Verifier::new(
@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let req = request.to_http_request();
 
-    let _ = request_limits::check(&req);
+    let _ = check_request_limits(&req);
     let result = Authenticated::<Claims>::from_request(&req, &mut Payload::None).into_inner();
     match result {
         Ok(_) => panic!("unsigned input authenticated"),

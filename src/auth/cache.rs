@@ -20,7 +20,7 @@ use quick_cache::sync::Cache;
 use super::Claims;
 
 /// Memory the cache may hold, in bytes of the entries' own data plus
-/// [`ENTRY_OVERHEAD`] each: about 6,500 cached tokens of today's size
+/// `ENTRY_OVERHEAD` each: about 6,500 cached tokens of today's size
 /// (a 350-byte token and its claims, about 640 bytes an entry).
 pub const CAPACITY_BYTES: u64 = 4 * 1024 * 1024;
 

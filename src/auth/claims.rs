@@ -2,18 +2,26 @@ use serde::{Deserialize, Serialize};
 
 /// RFC 8176 authentication method references tokengate records in `amr`.
 pub const AMR_PASSWORD: &str = "pwd";
+/// The `amr` value (RFC 8176) a token carries once a one-time code was checked.
 pub const AMR_OTP: &str = "otp";
 
 /// The claims tokengate mints. Apps with richer tokens can use the extractor
 /// with their own claims type instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
+    /// Subject: the user name.
     pub sub: String,
+    /// Issued at, seconds since the epoch.
     pub iat: i64,
+    /// Not before, seconds since the epoch.
     pub nbf: i64,
+    /// Expiry, seconds since the epoch.
     pub exp: i64,
+    /// Token id, unique per token.
     pub jti: String,
+    /// Issuer (`jwt.issuer`).
     pub iss: String,
+    /// Audience (`jwt.audience`).
     pub aud: String,
     /// The user's groups (`users.groups_file`); omitted when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -38,6 +46,7 @@ pub trait AuthorizationClaims {
     /// The RFC 8176 authentication methods the token records.
     fn amr(&self) -> &[String];
 
+    /// Whether the token carries `role` in its `roles` claim.
     fn has_role(&self, role: &str) -> bool {
         self.roles().iter().any(|held| held == role)
     }

@@ -62,14 +62,17 @@ macro_rules! role {
 pub struct AdminGroup(ArcSwap<String>);
 
 impl AdminGroup {
+    /// The group named `group`.
     pub fn new(group: impl Into<String>) -> Self {
         Self(ArcSwap::from_pointee(group.into()))
     }
 
+    /// The group in force.
     pub fn get(&self) -> Arc<String> {
         self.0.load_full()
     }
 
+    /// Swaps in the group a reload read.
     pub fn replace(&self, group: impl Into<String>) {
         self.0.store(Arc::new(group.into()));
     }
@@ -101,6 +104,7 @@ pub struct RequireRole<R: Role, C = Claims>(pub C, pub PhantomData<R>);
 pub struct RequireMfa<C = Claims>(pub C);
 
 impl<R: Role, C> RequireRole<R, C> {
+    /// The claims, once the role was checked.
     pub fn into_inner(self) -> C {
         self.0
     }
@@ -115,6 +119,7 @@ impl<R: Role, C> Deref for RequireRole<R, C> {
 }
 
 impl<C> RequireMfa<C> {
+    /// The claims, once the second factor was checked.
     pub fn into_inner(self) -> C {
         self.0
     }
@@ -177,6 +182,7 @@ pub fn check_roles<C: AuthorizationClaims, S: AsRef<str>>(
     })
 }
 
+/// `Ok` when the token's `amr` shows a one-time code was checked.
 pub fn check_second_factor<C: AuthorizationClaims>(claims: &C) -> Result<(), AccessDenied> {
     if claims.used_second_factor() {
         Ok(())
@@ -191,7 +197,10 @@ pub fn check_second_factor<C: AuthorizationClaims>(claims: &C) -> Result<(), Acc
 pub enum AccessDenied {
     /// RFC 6750 3.1 `insufficient_scope`: a required role is missing.
     #[error("the token lacks a required role")]
-    InsufficientRole { required: Vec<String> },
+    InsufficientRole {
+        /// The roles the route needs.
+        required: Vec<String>,
+    },
     /// RFC 9470: the login did not include a second factor.
     #[error("this needs a login with a second factor")]
     InsufficientAuthentication,
@@ -214,6 +223,7 @@ impl AccessDenied {
         }
     }
 
+    /// The RFC 6750 `error` code of the challenge.
     pub fn challenge(&self) -> &'static str {
         match self {
             AccessDenied::InsufficientRole { .. } => {

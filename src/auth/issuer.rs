@@ -194,8 +194,11 @@ impl Issuer {
 /// Who a token is minted for: the user, their groups and the RFC 8176
 /// methods they authenticated with.
 pub struct Subject<'a> {
+    /// The user name, the token's `sub`.
     pub name: &'a str,
+    /// The user's groups, the `roles` claim.
     pub roles: &'a [String],
+    /// How the user authenticated, the `amr` claim (RFC 8176).
     pub amr: &'a [&'a str],
 }
 

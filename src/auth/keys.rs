@@ -55,14 +55,17 @@ impl Key {
         }
     }
 
+    /// The key id, the `kid` header of the tokens it signs.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The one algorithm this key signs and verifies with.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
 
+    /// Whether the private half is present.
     pub fn can_sign(&self) -> bool {
         self.encoding.is_some()
     }
@@ -114,10 +117,12 @@ impl KeySet {
         Self { keys, signing }
     }
 
+    /// The key that signs new tokens.
     pub fn signing(&self) -> &Key {
         &self.keys[self.signing]
     }
 
+    /// Every key, the signing one included.
     pub fn keys(&self) -> &[Key] {
         &self.keys
     }

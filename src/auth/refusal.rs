@@ -6,6 +6,7 @@ use jsonwebtoken::errors::ErrorKind;
 
 use super::TokenError;
 
+/// The reason a token check failed, as metrics and the audit trail name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// No token in any configured source.
@@ -14,17 +15,21 @@ pub enum Refusal {
     Malformed,
     /// Longer than the verifier reads.
     TooLarge,
+    /// `exp` has passed.
     Expired,
     /// `exp` further ahead than the longest lifetime tokengate mints.
     LifetimeTooLong,
     /// `nbf` in the future.
     NotYetValid,
+    /// The signature does not verify with the key the token names.
     InvalidSignature,
     /// The header's `alg` is not the key's.
     WrongAlgorithm,
     /// The `kid` names no configured key (or is absent among several).
     UnknownKey,
+    /// `iss` is not `jwt.issuer`.
     WrongIssuer,
+    /// `aud` is not `jwt.audience`.
     WrongAudience,
     /// `typ` other than `at+jwt`, or a critical header extension.
     WrongType,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::TokenError;
 
+/// Consulted on every token check; answers from memory, never the network.
 pub trait SessionCheck: Send + Sync + 'static {
     /// `Ok` while the session `sid` of `user` is on; a token without `sid`
     /// has no session that could be ended, and is refused.

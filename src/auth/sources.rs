@@ -39,6 +39,7 @@ pub struct TokenSources {
 }
 
 impl TokenSources {
+    /// Looks in `order`; the cookie source reads `cookie_name` (and its `__Host-` form).
     pub fn new(order: Vec<TokenSource>, cookie_name: impl Into<String>) -> Self {
         let cookie_name = cookie_name.into();
         let host_cookie_name = if cookie_name.starts_with(HOST_COOKIE_PREFIX) {
@@ -59,7 +60,7 @@ impl TokenSources {
     }
 
     /// The cookie's name for this request: `__Host-` prefixed when the
-    /// client used HTTPS (as [`crate::proxy::is_https`] decides), the
+    /// client used HTTPS (as the trusted-proxy rules decide), the
     /// configured name otherwise. Only that name is read, so over HTTPS a
     /// cookie planted under the plain name is ignored.
     pub fn cookie_name_for(&self, req: &HttpRequest) -> &str {
@@ -70,6 +71,7 @@ impl TokenSources {
         }
     }
 
+    /// Whether `source` is one of the places looked in.
     pub fn includes(&self, source: TokenSource) -> bool {
         self.order.contains(&source)
     }

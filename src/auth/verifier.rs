@@ -34,7 +34,7 @@ pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// request is checked entirely against one set.
 ///
 /// Tokens checked as [`Claims`] (the extractor's default) are remembered in
-/// a bounded cache of verified tokens ([`super::cache`]), so a repeated
+/// a bounded cache of verified tokens (`auth::cache`), so a repeated
 /// token costs a lookup instead of a signature check; the live-session check
 /// ([`Verifier::require_live_sessions`]) runs on every request all the same.
 pub struct Verifier {
@@ -152,6 +152,7 @@ impl Verifier {
         self.current.store(other.current.into_inner());
     }
 
+    /// Where this verifier looks for tokens.
     pub fn sources(&self) -> Sources {
         Sources(self.current.load())
     }

@@ -41,12 +41,16 @@ const MAX_MFA_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+/// Which environment file is layered in (`TOKENGATE_ENV`).
 pub enum Environment {
+    /// `development.toml`: demo data allowed.
     Development,
+    /// `production.toml`: demo data, weak secrets and loose file modes refused.
     Production,
 }
 
 impl Environment {
+    /// The name, as `TOKENGATE_ENV` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Environment::Development => "development",
@@ -72,16 +76,25 @@ impl TryFrom<&str> for Environment {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// Every setting, one struct per section of the config files.
 pub struct Settings {
+    /// `[server]`
     pub server: ServerSettings,
+    /// `[jwt]`
     pub jwt: JwtSettings,
+    /// `[users]`
     pub users: UsersSettings,
+    /// `[limits]`
     pub limits: LimitsSettings,
+    /// `[sessions]`
     pub sessions: SessionsSettings,
+    /// `[mfa]`
     pub mfa: MfaSettings,
     #[serde(default)]
+    /// `[log]`
     pub log: LogSettings,
     #[serde(default)]
+    /// `[metrics]`
     pub metrics: MetricsSettings,
     /// Which environment file was layered in; set by [`load`], not by files.
     #[serde(skip_deserializing, default = "default_environment")]
@@ -95,11 +108,14 @@ pub struct Settings {
 /// [`load`] needs to read the settings again.
 #[derive(Clone)]
 pub struct ConfigSource {
+    /// The config dir.
     pub dir: PathBuf,
+    /// The `TOKENGATE*` variables.
     pub vars: HashMap<String, String>,
 }
 
 impl ConfigSource {
+    /// Reads the settings again, as [`load`] did.
     pub fn load(&self) -> Result<Settings, ConfigError> {
         load(&self.dir, &self.vars)
     }
@@ -121,14 +137,19 @@ fn default_environment() -> Environment {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[server]`: the listener and its limits.
 pub struct ServerSettings {
+    /// Address to bind.
     pub host: String,
+    /// Port to bind; 0 picks a free one.
     pub port: u16,
     /// 0 means one worker per CPU core.
     pub workers: usize,
     #[serde(with = "humantime_serde")]
+    /// How long requests under way may finish after a stop signal.
     pub shutdown_timeout: Duration,
     #[serde(with = "humantime_serde")]
+    /// How long `/readyz` answers 503 before the listener closes.
     pub drain_delay: Duration,
     /// Proxies whose `X-Forwarded-For`/`X-Forwarded-Proto` are believed:
     /// addresses or CIDR networks.
@@ -149,18 +170,28 @@ pub struct ServerSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[jwt]`: keys, token lifetime and where tokens are looked for.
 pub struct JwtSettings {
     #[serde(serialize_with = "mask_secret")]
+    /// The HMAC secret of the single-secret form.
     pub secret: Option<SecretString>,
+    /// A file holding that secret; wins over `secret`.
     pub secret_file: Option<PathBuf>,
+    /// The single-secret form's algorithm: HS256, HS384 or HS512.
     pub algorithm: String,
     #[serde(with = "humantime_serde")]
+    /// Access-token lifetime.
     pub ttl: Duration,
     #[serde(with = "humantime_serde")]
+    /// Clock-skew allowance for `exp` and `nbf`; zero by default.
     pub leeway: Duration,
+    /// The `iss` minted and required.
     pub issuer: String,
+    /// The `aud` minted and required.
     pub audience: String,
+    /// Where tokens are looked for, in order.
     pub sources: Vec<TokenSource>,
+    /// The token cookie's name.
     pub cookie_name: String,
     /// Signing and verification keys; when empty, the single-secret form
     /// (`secret`/`secret_file` and `algorithm`) is the one key.
@@ -178,6 +209,7 @@ pub struct JwtSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
+    /// The key id.
     pub kid: String,
     /// HS256, HS384, HS512, RS256, ES256 or EdDSA.
     pub algorithm: String,
@@ -195,21 +227,25 @@ pub struct KeySettings {
     pub public_key_file: Option<PathBuf>,
 }
 
-/// Login throttling (see [`crate::throttle`]); a rate of 0 turns a limiter off.
+/// Login throttling (per client address and per username); a rate of 0 turns a limiter off.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSettings {
+    /// Login attempts a minute from one address.
     pub login_per_ip_per_minute: u32,
+    /// Attempts one address may make at once before the rate applies.
     pub login_per_ip_burst: u32,
     /// Per username *from one address*: the strict limit.
     pub login_per_user_per_minute: u32,
+    /// Attempts at once per username from one address.
     pub login_per_user_burst: u32,
     /// Per username from every address: a looser ceiling.
     pub login_per_user_ceiling_per_minute: u32,
+    /// Attempts at once per username from every address.
     pub login_per_user_ceiling_burst: u32,
 }
 
-/// Sessions, refresh tokens and revocation (see [`crate::sessions`]).
+/// Sessions, refresh tokens and revocation.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionsSettings {
@@ -261,6 +297,7 @@ fn mask_store_password<S: serde::Serializer>(
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     #[serde(default)]
+    /// `text` or `json`.
     pub format: LogFormat,
 }
 
@@ -270,7 +307,9 @@ pub struct LogSettings {
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
+    /// env_logger's layout.
     Text,
+    /// One JSON object a line.
     Json,
 }
 
@@ -312,7 +351,9 @@ impl MetricsSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[users]`: who may log in, their groups and second factors.
 pub struct UsersSettings {
+    /// The htpasswd users file.
     pub file: PathBuf,
     /// Password checks running at once; 0 means one per CPU core.
     pub hash_concurrency: usize,
@@ -352,11 +393,14 @@ fn mask_secret<S: serde::Serializer>(
 /// A start-up configuration error, always naming the offending key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The dotted key, e.g. `jwt.ttl`.
     pub key: String,
+    /// What is wrong with its value; never the value itself.
     pub message: String,
 }
 
 impl ConfigError {
+    /// An error about `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             key: key.into(),
@@ -380,10 +424,12 @@ impl Settings {
         self.jwt.ttl + self.jwt.leeway
     }
 
+    /// `server.workers`, with 0 meaning one per core.
     pub fn workers(&self) -> usize {
         or_core_count(self.server.workers)
     }
 
+    /// `users.hash_concurrency`, with 0 meaning one per core.
     pub fn hash_concurrency(&self) -> usize {
         or_core_count(self.users.hash_concurrency)
     }

@@ -19,17 +19,28 @@ pub struct Groups {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a groups file was refused.
 pub enum GroupsError {
     #[error("cannot read `{path}`: {source}")]
+    /// The file could not be read.
     Read {
+        /// The file's path.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("line {line}: {reason}")]
-    Line { line: usize, reason: String },
+    /// A line is not `group: user ...`.
+    Line {
+        /// Its number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Groups {
+    /// Reads and parses a groups file.
     pub fn from_file(path: &Path) -> Result<Self, GroupsError> {
         let contents = std::fs::read_to_string(path).map_err(|source| GroupsError::Read {
             path: path.display().to_string(),
@@ -38,6 +49,7 @@ impl Groups {
         Self::parse(&contents)
     }
 
+    /// Parses Apache `AuthGroupFile` lines.
     pub fn parse(contents: &str) -> Result<Self, GroupsError> {
         let mut members: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut groups = BTreeSet::new();

@@ -53,11 +53,11 @@ const TAKE_OVER_POLL: Duration = Duration::from_millis(50);
 ///
 /// Two threads per configured slot take checks from the queue:
 /// - a *reserved* thread at normal priority, which takes a check only while
-///   it is within its CPU budget ([`RESERVED_SHARE`] of a core, measured in
+///   it is within its CPU budget (`RESERVED_SHARE` of a core, measured in
 ///   its own CPU time): the guaranteed share logins keep on a saturated host;
 /// - a *spare* thread at `SCHED_IDLE`, which any waking worker preempts at
 ///   once: it gives logins the CPU the token path leaves over, and stands
-///   back while that is none. A check it has held for [`TAKE_OVER_AFTER`]
+///   back while that is none. A check it has held for `TAKE_OVER_AFTER`
 ///   is run again by a reserved thread, and the first answer counts.
 ///
 /// Dedicated threads rather than tokio's blocking pool: each keeps reusing
@@ -112,16 +112,19 @@ impl Job {
 type Held = Arc<Mutex<Vec<(Instant, Job)>>>;
 
 #[derive(Debug, thiserror::Error)]
+/// Why a password check did not run.
 pub enum PoolError {
     #[error("too many password checks are waiting")]
+    /// The queue is full: answer 503 with `Retry-After`.
     Busy,
     #[error("the password check did not complete")]
+    /// The check's thread went away before answering.
     Aborted,
 }
 
 impl HashingPool {
     /// `threads` reserved and as many spare check threads, and a queue of
-    /// [`QUEUE_PER_THREAD`] checks per slot.
+    /// `QUEUE_PER_THREAD` checks per slot.
     pub fn new(threads: usize) -> Self {
         let threads = threads.max(1);
         Self::with_tiers(threads, threads, threads * QUEUE_PER_THREAD)

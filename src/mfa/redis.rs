@@ -28,12 +28,14 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 ";
 
+/// Replay records and attempt counts in Redis, shared by every replica.
 pub struct RedisMfaStore {
     connection: ConnectionManager,
     count_attempt: Script,
 }
 
 impl RedisMfaStore {
+    /// A store on an open connection.
     pub fn new(connection: ConnectionManager) -> Self {
         Self {
             connection,

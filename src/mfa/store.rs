@@ -19,6 +19,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, MfaStoreErro
 #[error("the second-factor store is unavailable: {0}")]
 pub struct MfaStoreError(pub String);
 
+/// Where used one-time codes and wrong-code counts are kept.
 pub trait MfaStore: Send + Sync + 'static {
     /// Marks `key` used for `ttl`; true only for the first use within it.
     fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;

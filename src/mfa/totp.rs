@@ -9,6 +9,7 @@ use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 /// RFC 6238's recommended parameters, which every authenticator app supports.
 pub const DIGITS: u8 = 6;
+/// RFC 6238's default time step.
 pub const STEP_SECONDS: u64 = 30;
 
 /// The enrolled users' TOTP generators. `Debug` names users, never secrets.
@@ -18,17 +19,28 @@ pub struct TotpSecrets {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a TOTP file was refused.
 pub enum TotpFileError {
     #[error("cannot read `{path}`: {source}")]
+    /// The file could not be read.
     Read {
+        /// The file's path.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("line {line}: {reason}")]
-    Line { line: usize, reason: String },
+    /// A line is not `user:BASE32SECRET`.
+    Line {
+        /// Its number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl TotpSecrets {
+    /// Reads and parses a TOTP file; codes may be `skew` steps off.
     pub fn from_file(path: &Path, skew: u8) -> Result<Self, TotpFileError> {
         let contents = std::fs::read_to_string(path).map_err(|source| TotpFileError::Read {
             path: path.display().to_string(),
@@ -61,14 +73,17 @@ impl TotpSecrets {
         Ok(Self { by_user })
     }
 
+    /// Whether `user` logs in with a one-time code too.
     pub fn is_enrolled(&self, user: &str) -> bool {
         self.by_user.contains_key(user)
     }
 
+    /// Users enrolled.
     pub fn len(&self) -> usize {
         self.by_user.len()
     }
 
+    /// Whether nobody is enrolled.
     pub fn is_empty(&self) -> bool {
         self.by_user.is_empty()
     }
@@ -114,12 +129,16 @@ fn rfc6238(secret: Secret, skew: u8) -> Builder {
 
 /// A new enrolment: a random 160-bit secret (RFC 4226's recommended length).
 pub struct Enrolment {
+    /// The user enrolled.
     pub user: String,
+    /// The secret, for manual entry.
     pub secret_base32: String,
+    /// The `otpauth://` URI an authenticator app scans.
     pub otpauth_uri: String,
 }
 
 impl Enrolment {
+    /// A new random secret for `user`, labelled with `issuer` in the app.
     pub fn generate(user: &str, issuer: &str) -> Result<Self, String> {
         let secret = Secret::generate();
         let secret_base32 = secret.to_base32();

@@ -20,11 +20,10 @@ pub use health::{Readiness, healthz, readyz};
 pub use jwks::jwks;
 pub(crate) use login::login;
 pub use logout::logout;
-pub use oauth::OAuthError;
 pub use revoke::revoke;
-pub use second_factor::{CodeError, login_totp};
-pub use token::{REFRESH_COOKIE, TOKEN_PATH, TokenResponse, token};
-pub use verify::{EXPIRES_HEADER, ROLES_HEADER, USER_HEADER, verify};
+pub use second_factor::login_totp;
+pub use token::{TOKEN_PATH, token};
+pub use verify::verify;
 
 pub use crate::http::{prefers_html, prefers_json, security_headers};
 /// The routes' part of the OpenAPI document: every handler annotated with

@@ -18,8 +18,11 @@ use crate::proxy::{InstanceId, TrustedProxies};
 
 /// Validated settings and everything they name, loaded.
 pub struct RuntimeConfig {
+    /// The validated settings.
     pub settings: Settings,
+    /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: TrustedProxies,
+    /// `server.instance_id`, or the hostname.
     pub instance_id: InstanceId,
     /// What the settings' files hold; a reload replaces it as one.
     pub files: LoadedFiles,
@@ -30,9 +33,13 @@ pub struct RuntimeConfig {
 
 /// The keys, users, groups and second-factor secrets, read from their files.
 pub struct LoadedFiles {
+    /// From `[jwt]`: the signing key and every verifying key.
     pub keys: KeySet,
+    /// `users.file`.
     pub users: HtpasswdStore,
+    /// `users.groups_file`, empty when unset.
     pub groups: Groups,
+    /// `users.totp_file`, empty when unset.
     pub totp: TotpSecrets,
 }
 

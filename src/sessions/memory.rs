@@ -76,12 +76,6 @@ impl MemoryStore {
         self.lock().sessions.remove(sid);
     }
 
-    /// (sessions, refresh-token records) held.
-    pub fn len(&self) -> (usize, usize) {
-        let inner = self.lock();
-        (inner.sessions.len(), inner.tokens.len())
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()

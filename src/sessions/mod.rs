@@ -106,16 +106,15 @@ impl SessionService {
     }
 
     /// The in-memory state the token check consults.
-    pub fn revocations(&self) -> Arc<Revocations> {
+    pub(crate) fn revocations(&self) -> Arc<Revocations> {
         Arc::clone(&self.revocations)
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Login limits shared by every replica, when the store is Redis.
-    pub fn shared_limits(&self, limits: &crate::config::LimitsSettings) -> Option<SharedLimits> {
+    pub(crate) fn shared_limits(
+        &self,
+        limits: &crate::config::LimitsSettings,
+    ) -> Option<SharedLimits> {
         match &self.store {
             Store::Redis(store) => Some(SharedLimits::new(store.connection(), limits)),
             Store::Memory(_) => None,
@@ -124,23 +123,23 @@ impl SessionService {
 
     /// The Redis connection every replica shares, when the store is Redis:
     /// the second factor's replay and attempt records live there too.
-    pub fn redis_connection(&self) -> Option<::redis::aio::ConnectionManager> {
+    pub(crate) fn redis_connection(&self) -> Option<::redis::aio::ConnectionManager> {
         match &self.store {
             Store::Redis(store) => Some(store.connection()),
             Store::Memory(_) => None,
         }
     }
 
-    pub fn store_kind(&self) -> &'static str {
+    pub(crate) fn store_kind(&self) -> &'static str {
         self.store.kind()
     }
 
     /// Whether the revocation state is known to be current.
-    pub fn is_synced(&self) -> bool {
+    pub(crate) fn is_synced(&self) -> bool {
         self.revocations.is_synced()
     }
 
-    pub fn set_access_lifetime(&self, lifetime: Duration) {
+    pub(crate) fn set_access_lifetime(&self, lifetime: Duration) {
         self.access_lifetime
             .store(lifetime.as_secs(), Ordering::Relaxed);
     }

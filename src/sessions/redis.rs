@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands as _, Client, Script};
+use redis::{Client, Script};
 
 use super::revocations::{Revocations, now_seconds};
 use super::store::{Found, SessionRecord, StoreError};
@@ -266,17 +266,6 @@ impl RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(moved == 1)
-    }
-
-    pub async fn ttls(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut connection = self.connection.clone();
-        let keys = scan(&mut connection, &format!("{PREFIX}*")).await?;
-        let mut ttls = Vec::with_capacity(keys.len());
-        for key in keys {
-            let ttl: i64 = connection.ttl(&key).await.map_err(unavailable)?;
-            ttls.push((key, ttl));
-        }
-        Ok(ttls)
     }
 }
 

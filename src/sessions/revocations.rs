@@ -78,15 +78,6 @@ impl Revocations {
         self.synced.store(synced, Ordering::Release);
     }
 
-    /// Entries held: (ended sessions, user epochs).
-    pub fn len(&self) -> (usize, usize) {
-        (self.sessions.len(), self.epochs.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == (0, 0)
-    }
-
     fn prune_if_due(&self) {
         let now = now_seconds();
         let Ok(mut last) = self.last_prune.try_lock() else {

@@ -126,13 +126,4 @@ impl Store {
             Store::Redis(store) => store.end_user(user, epoch_ms, until, fingerprint).await,
         }
     }
-
-    /// Every record of the store, with the seconds it has left (tests and
-    /// operators: nothing may be kept without an expiry).
-    pub async fn ttls(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        match self {
-            Store::Memory(_) => Ok(Vec::new()),
-            Store::Redis(store) => store.ttls().await,
-        }
-    }
 }

@@ -13,8 +13,8 @@ use tokengate::auth::TokenSource;
 use tokengate::auth::{
     AdminGroup, Claims, Operator, RequireMfa, RequireRole, TokenSources, Verifier,
 };
-use tokengate::pages::token_error_pages;
 use tokengate::reload::ReloadError;
+use tokengate::token_error_pages;
 
 use crate::helpers::{HTML_USER, PASSWORD, SECRET, TestApp, USER, spawn_app_from, spawn_app_with};
 
