@@ -17,6 +17,7 @@ pub mod mfa;
 pub mod openapi;
 pub mod pages;
 pub mod proxy;
+pub mod ready_file;
 pub mod reload;
 pub mod request_limits;
 pub mod routes;

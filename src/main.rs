@@ -1,7 +1,10 @@
 use std::process::ExitCode;
 
+use std::path::Path;
+
 use clap::Parser;
 use tokengate::cli::{self, Cli, Command};
+use tokengate::ready_file;
 use tokengate::startup::Application;
 use tokengate::telemetry;
 
@@ -15,7 +18,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        None | Some(Command::Serve) => serve(&cli),
+        None => serve(&cli, None),
+        Some(Command::Serve { ready_file }) => serve(&cli, ready_file.as_deref()),
         Some(Command::HashPassword { user }) => cli::hash_password_command(user),
         Some(Command::Totp { action }) => cli::totp_command(action),
         Some(Command::CheckConfig) => cli::check_config(&cli),
@@ -24,7 +28,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(cli: &Cli) -> ExitCode {
+fn serve(cli: &Cli, ready_path: Option<&Path>) -> ExitCode {
     ignore_hangup_until_reload_listens();
     let settings = match cli::load_settings(cli) {
         Ok(settings) => settings,
@@ -32,6 +36,10 @@ fn serve(cli: &Cli) -> ExitCode {
     };
     telemetry::init_logging(settings.log.format);
     let result = actix_web::rt::System::new().block_on(async {
+        // A file left by an earlier run must not read as this one's signal.
+        if let Some(path) = ready_path {
+            ready_file::remove(path)?;
+        }
         let app = Application::build(&settings)?;
         log::info!(
             "tokengate listening on {}:{} ({})",
@@ -39,7 +47,13 @@ fn serve(cli: &Cli) -> ExitCode {
             app.port(),
             settings.environment.as_str()
         );
+        if let Some(path) = ready_path {
+            app.ready_signal().write(path)?;
+        }
         app.run_until_stopped().await?;
+        if let Some(path) = ready_path {
+            ready_file::remove(path)?;
+        }
         anyhow::Ok(())
     });
     match result {
