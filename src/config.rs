@@ -145,7 +145,8 @@ pub struct ServerSettings {
     pub client_disconnect_timeout: Duration,
     /// Concurrent connections per worker.
     pub max_connections: usize,
-    /// Serve the unauthenticated `/bare` route for the load benchmark.
+    /// Serve the unauthenticated `/bare` route for the load benchmark; only
+    /// builds with the `bench-routes` feature have it.
     pub bare_route: bool,
 }
 
@@ -580,6 +581,13 @@ impl Settings {
             ));
         }
         self.validate_server_limits()?;
+        if self.server.bare_route && !cfg!(feature = "bench-routes") {
+            return Err(ConfigError::new(
+                "server.bare_route",
+                "this build has no /bare route (only `cargo build --features bench-routes` \
+                 does, for the benchmarks); set it to false",
+            ));
+        }
         for (key, value) in [
             ("jwt.issuer", &jwt.issuer),
             ("jwt.audience", &jwt.audience),
@@ -1013,7 +1021,7 @@ mod tests {
                 ("TOKENGATE__JWT__ISSUER", "007"),
                 ("TOKENGATE__JWT__AUDIENCE", "1e3"),
                 ("TOKENGATE__SERVER__INSTANCE_ID", "0x10"),
-                ("TOKENGATE__SERVER__BARE_ROUTE", "true"),
+                ("TOKENGATE__METRICS__ENABLED", "false"),
                 ("TOKENGATE__SERVER__WORKERS", "3"),
             ]),
         )
@@ -1022,7 +1030,7 @@ mod tests {
         assert_eq!(settings.jwt.issuer, "007");
         assert_eq!(settings.jwt.audience, "1e3");
         assert_eq!(settings.instance_id().unwrap().as_str(), "0x10");
-        assert!(settings.server.bare_route);
+        assert!(!settings.metrics.enabled);
         assert_eq!(settings.server.workers, 3);
     }
 

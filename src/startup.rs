@@ -83,6 +83,7 @@ impl Application {
             .ok();
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
+        #[cfg(feature = "bench-routes")]
         let bare_route = settings.server.bare_route;
         let metrics_server = match settings.metrics.listen() {
             Some(listen) if metrics_enabled => {
@@ -128,6 +129,7 @@ impl Application {
                     if metrics_on_main {
                         cfg.route("/metrics", web::get().to(metrics::serve));
                     }
+                    #[cfg(feature = "bench-routes")]
                     if bare_route {
                         cfg.route("/bare", web::get().to(routes::bare));
                     }
