@@ -9,8 +9,8 @@ use actix_web::{FromRequest, test::TestRequest, web};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
 use secrecy::SecretString;
+use tokengate::auth::TokenSource;
 use tokengate::auth::{Authenticated, Claims, Issuer, TokenSources, Verifier};
-use tokengate::config::TokenSource;
 
 /// A scenario: name, extra headers, request target.
 type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);

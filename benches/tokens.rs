@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tokengate::auth::{Claims, Issuer, KeySet, TokenSources, Verifier};
-use tokengate::config::{self, TokenSource};
+use tokengate::auth::{Claims, Issuer, TokenSource, TokenSources, Verifier};
+use tokengate::runtime_config::RuntimeConfig;
 
 const SECRET: &str = "benchmark-hmac-secret-0123456789abcdef";
 
@@ -54,9 +54,9 @@ fn pair(dir: &Path, algorithm: &str) -> (Issuer, Verifier) {
         "TOKENGATE__USERS__FILE".to_owned(),
         users.display().to_string(),
     )]);
-    let settings = config::load(dir, &vars).expect("benchmark settings load");
-    let jwt = &settings.jwt;
-    let keys = KeySet::from_settings(jwt, settings.environment).unwrap();
+    let config = RuntimeConfig::load(dir, &vars).expect("benchmark settings load");
+    let jwt = &config.settings.jwt;
+    let keys = config.files.keys;
     let issuer = Issuer::with_keys(&keys, &jwt.issuer, &jwt.audience, Duration::from_secs(600));
     let verifier = Verifier::with_keys(
         keys,

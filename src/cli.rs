@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, Settings};
-use crate::credentials::{HtpasswdStore, hash_password};
+use crate::config::{self, ConfigError, Settings};
+use crate::credentials::hash_password;
 use crate::mfa::Enrolment;
+use crate::runtime_config::RuntimeConfig;
 
 /// Exit status for a configuration error (sysexits.h EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
@@ -135,35 +136,44 @@ pub fn sessions_command(cli: &Cli, command: &SessionsCommand) -> ExitCode {
 }
 
 /// Loads settings from the config dir and the process environment, printing
-/// the one-line error and choosing the exit status on failure.
+/// the one-line error and choosing the exit status on failure. The files
+/// they name are not read: commands that need those use [`load_runtime`].
 pub fn load_settings(cli: &Cli) -> Result<Settings, ExitCode> {
     let vars: HashMap<String, String> = std::env::vars().collect();
-    config::load(&cli.config_dir, &vars).map_err(|error| {
-        eprintln!("tokengate: {error}");
-        ExitCode::from(EXIT_CONFIG)
-    })
+    config::load(&cli.config_dir, &vars).map_err(config_exit)
+}
+
+/// [`load_settings`] and every file the settings name: what `serve` and
+/// `check-config` run on.
+pub fn load_runtime(cli: &Cli) -> Result<RuntimeConfig, ExitCode> {
+    RuntimeConfig::from_settings(load_settings(cli)?).map_err(config_exit)
+}
+
+fn config_exit(error: ConfigError) -> ExitCode {
+    eprintln!("tokengate: {error}");
+    ExitCode::from(EXIT_CONFIG)
 }
 
 pub fn check_config(cli: &Cli) -> ExitCode {
-    match load_settings(cli) {
-        Ok(settings) => {
-            let printed = toml_like(&settings);
-            println!(
-                "# environment: {}\n{printed}",
-                settings.environment.as_str()
-            );
-            // Loading parsed the users file already; this cannot fail but on a race.
-            if let Ok(store) = HtpasswdStore::from_file(&settings.users.file) {
-                for (user, weakness) in store.needing_rehash() {
-                    println!(
-                        "# user `{user}` needs a rehash ({weakness}): tokengate hash-password --user {user}"
-                    );
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Err(code) => code,
+    let config = match load_runtime(cli) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let settings = &config.settings;
+    println!(
+        "# environment: {}\n{}",
+        settings.environment.as_str(),
+        toml_like(settings)
+    );
+    for warning in &config.warnings {
+        println!("# warning: {warning}");
     }
+    for (user, weakness) in config.files.users.needing_rehash() {
+        println!(
+            "# user `{user}` needs a rehash ({weakness}): tokengate hash-password --user {user}"
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn toml_like(settings: &Settings) -> String {

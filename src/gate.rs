@@ -10,10 +10,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::{AdminGroup, DEFAULT_KID, Issuer, Key, KeySet, TokenSources, Verifier};
+use crate::auth::{
+    AdminGroup, DEFAULT_KID, Issuer, Key, KeySet, TokenSource, TokenSources, Verifier,
+};
 use crate::config::{
     ConfigError, LimitsSettings, MAX_JWKS_MAX_AGE, MAX_LEEWAY, MAX_TTL, MIN_HMAC_SECRET_BYTES,
-    MIN_TTL, MfaSettings, Settings, TokenSource,
+    MIN_TTL, MfaSettings, Settings,
 };
 use crate::credentials::{
     ClaimsHook, CredentialStore, Groups, HashingPool, HtpasswdStore, Login, UserRecord,
@@ -24,6 +26,7 @@ use crate::mfa::{MemoryMfaStore, MfaStore, RedisMfaStore, TotpSecrets};
 use crate::pages;
 use crate::proxy::TrustedProxies;
 use crate::routes;
+use crate::runtime_config::{LoadedFiles, RuntimeConfig};
 use crate::sessions::{SessionService, SharedLimits};
 use crate::throttle::LoginThrottle;
 
@@ -85,12 +88,22 @@ impl TokenGate {
         TokenGateBuilder::default()
     }
 
-    /// The gate the service runs: keys, token rules, the htpasswd users file,
-    /// groups and TOTP files, hashing threads, throttle and trusted proxies
-    /// from validated settings.
+    /// The gate the service runs, from settings: reads the files they name
+    /// (see [`RuntimeConfig`]) and builds the gate from them.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let state = LiveState::from_settings(settings)?;
+        Self::from_runtime(RuntimeConfig::from_settings(settings.clone())?)
+    }
+
+    /// The gate the service runs: keys, token rules, the htpasswd users
+    /// file, groups and TOTP secrets, hashing threads, throttle and trusted
+    /// proxies, from a loaded [`RuntimeConfig`].
+    pub fn from_runtime(config: RuntimeConfig) -> Result<Self, ConfigError> {
+        let settings = &config.settings;
+        let state = LiveState::new(settings, config.files);
         log::info!("{}; loaded {}", state.keys_summary, state.users_summary());
+        for warning in &config.warnings {
+            log::warn!("{warning}");
+        }
         for (user, weakness) in state.store.needing_rehash() {
             log::warn!(
                 "user `{user}` needs a rehash ({weakness}): replace the line with `tokengate hash-password --user {user}`"
@@ -109,7 +122,7 @@ impl TokenGate {
             pool: HashingPool::new(settings.hash_concurrency()),
             throttle: LoginThrottle::new(&settings.limits),
             claims: None,
-            trusted_proxies: settings.trusted_proxies()?,
+            trusted_proxies: config.trusted_proxies,
             directory: state.directory,
             admin_group: state.admin_group,
         }))
@@ -242,9 +255,9 @@ pub(crate) struct LiveState {
 }
 
 impl LiveState {
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+    pub fn new(settings: &Settings, files: LoadedFiles) -> Self {
         let jwt = &settings.jwt;
-        let keys = KeySet::from_settings(jwt, settings.environment)?;
+        let keys = files.keys;
         let keys_summary = summary(&keys);
         let issuer = Issuer::with_keys(&keys, &jwt.issuer, &jwt.audience, jwt.ttl);
         let verifier = Verifier::with_keys(
@@ -256,25 +269,14 @@ impl LiveState {
         )
         .with_jwks_max_age(jwt.jwks_max_age)
         .with_max_lifetime(jwt.ttl);
-        let store = HtpasswdStore::from_file(&settings.users.file).map_err(|error| {
-            ConfigError::new(
-                "users.file",
-                format!("`{}`: {error}", settings.users.file.display()),
-            )
-        })?;
-        let groups = settings.groups()?;
-        let (totp, warning) = settings.totp_secrets()?;
-        if let Some(warning) = warning {
-            log::warn!("{warning}");
-        }
-        Ok(Self {
+        Self {
             issuer,
             verifier,
-            store: Arc::new(store),
-            directory: Directory::new(groups, totp, settings.mfa.clone()),
+            store: Arc::new(files.users),
+            directory: Directory::new(files.groups, files.totp, settings.mfa.clone()),
             admin_group: settings.users.admin_group.clone(),
             keys_summary,
-        })
+        }
     }
 
     /// Users, groups and second-factor enrolments, for the log.

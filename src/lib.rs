@@ -21,6 +21,7 @@ pub mod ready_file;
 pub mod reload;
 pub mod request_limits;
 pub mod routes;
+pub mod runtime_config;
 pub mod sessions;
 pub mod startup;
 pub mod telemetry;
@@ -28,8 +29,8 @@ pub mod throttle;
 
 /// Implement [`CredentialStore`] with `#[tokengate::async_trait]`.
 pub use async_trait::async_trait;
-pub use auth::{Authenticated, Claims, KeySet, TokenError, Verifier};
-pub use config::{ConfigError, LimitsSettings, Settings, TokenSource};
+pub use auth::{Authenticated, Claims, KeySet, TokenError, TokenSource, Verifier};
+pub use config::{ConfigError, LimitsSettings, Settings};
 pub use credentials::{
     CredentialStore, HtpasswdStore, PasswordHash, StoreError, UserRecord, hash_password,
 };

@@ -30,17 +30,18 @@ fn main() -> ExitCode {
 
 fn serve(cli: &Cli, ready_path: Option<&Path>) -> ExitCode {
     ignore_hangup_until_reload_listens();
-    let settings = match cli::load_settings(cli) {
-        Ok(settings) => settings,
+    let config = match cli::load_runtime(cli) {
+        Ok(config) => config,
         Err(code) => return code,
     };
+    let settings = config.settings.clone();
     telemetry::init_logging(settings.log.format);
     let result = actix_web::rt::System::new().block_on(async {
         // A file left by an earlier run must not read as this one's signal.
         if let Some(path) = ready_path {
             ready_file::remove(path)?;
         }
-        let app = Application::build(&settings)?;
+        let app = Application::from_runtime(config)?;
         log::info!(
             "tokengate listening on {}:{} ({})",
             settings.server.host,

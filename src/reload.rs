@@ -10,9 +10,9 @@ use tokio::sync::Mutex;
 
 use crate::audit::Audit;
 use crate::config::{ConfigError, Settings};
-use crate::credentials::HtpasswdStore;
 use crate::gate::{LiveState, TokenGate};
 use crate::metrics::Metrics;
+use crate::runtime_config::RuntimeConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -38,11 +38,12 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    pub(crate) fn new(settings: &Settings, gate: TokenGate) -> Self {
-        // The file start-up just read, read again for its fingerprints only.
-        let passwords = HtpasswdStore::from_file(&settings.users.file)
-            .map(|store| store.fingerprints())
-            .unwrap_or_default();
+    /// `passwords`: the fingerprints of the users file start-up loaded.
+    pub(crate) fn new(
+        settings: &Settings,
+        passwords: HashMap<String, String>,
+        gate: TokenGate,
+    ) -> Self {
         Self {
             gate,
             current: Arc::new(Mutex::new(settings.clone())),
@@ -97,9 +98,12 @@ impl Reloader {
         };
         // Hashing the users file's dummy password is slow by design: off the runtime.
         let loaded = actix_web::rt::task::spawn_blocking(move || {
-            let settings = source.load()?;
-            let state = LiveState::from_settings(&settings)?;
-            Ok::<_, ConfigError>((settings, state))
+            let config = RuntimeConfig::from_settings(source.load()?)?;
+            for warning in &config.warnings {
+                log::warn!("{warning}");
+            }
+            let state = LiveState::new(&config.settings, config.files);
+            Ok::<_, ConfigError>((config.settings, state))
         })
         .await
         .map_err(|_| {

@@ -20,6 +20,7 @@ use crate::proxy::INSTANCE_ID_HEADER;
 use crate::ready_file::ReadySignal;
 use crate::reload::Reloader;
 use crate::routes::{self, Readiness};
+use crate::runtime_config::RuntimeConfig;
 use crate::{request_limits, telemetry};
 
 /// The route patterns `configure` registers, counted from start-up in
@@ -52,9 +53,18 @@ pub struct Application {
 }
 
 impl Application {
+    /// Reads the files `settings` name, then builds as [`from_runtime`](Self::from_runtime).
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let gate = TokenGate::from_settings(settings)?;
-        let instance_id = settings.instance_id()?;
+        Self::from_runtime(RuntimeConfig::from_settings(settings.clone())?)
+    }
+
+    /// Binds the listeners and builds the app from a loaded configuration.
+    pub fn from_runtime(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let settings = config.settings.clone();
+        let settings = &settings;
+        let instance_id = config.instance_id.clone();
+        let passwords = config.files.users.fingerprints();
+        let gate = TokenGate::from_runtime(config)?;
         log::info!("instance id: {instance_id}");
         let metrics_enabled = settings.metrics.enabled;
         let metrics_on_main = metrics_enabled && settings.metrics.listen().is_none();
@@ -74,7 +84,8 @@ impl Application {
         });
         let scrape_hook = web::Data::new(scrape_hook);
         let audit = Audit::new(instance_id.as_str());
-        let reloader = Reloader::new(settings, gate.clone()).observed(metrics_arc, audit.clone());
+        let reloader =
+            Reloader::new(settings, passwords, gate.clone()).observed(metrics_arc, audit.clone());
         let audit = web::Data::new(audit);
         // Listening from here on, so a SIGHUP sent once the port is known
         // reloads rather than terminates the process.

@@ -14,7 +14,7 @@ use jsonwebtoken::Algorithm;
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 use tokengate::auth::{Authenticated, Claims, TokenSources, Verifier};
-use tokengate::config::TokenSource;
+use tokengate::auth::TokenSource;
 use tokengate::request_limits;
 
 static VERIFIER: LazyLock<web::Data<Verifier>> = LazyLock::new(|| {

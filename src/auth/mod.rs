@@ -24,10 +24,12 @@ pub use guard::{
     check_second_factor,
 };
 pub use issuer::{IssuedToken, Issuer, Subject};
-pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS, parse_algorithm, read_secret_file};
+pub use keys::{DEFAULT_KID, Key, KeySet, SUPPORTED_ALGORITHMS};
 pub use refusal::Refusal;
 pub use session_check::SessionCheck;
-pub use sources::{HOST_COOKIE_PREFIX, QUERY_PARAMETER, TokenSources, basic_credentials};
+pub use sources::{
+    HOST_COOKIE_PREFIX, QUERY_PARAMETER, TokenSource, TokenSources, basic_credentials,
+};
 pub use verifier::Verifier;
 
 /// The `typ` header tokengate mints and requires (RFC 8725 3.11, RFC 9068).

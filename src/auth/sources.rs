@@ -5,8 +5,9 @@ use actix_web::cookie::Cookie;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web_httpauth::headers::authorization::{Basic, Bearer, ParseError, Scheme};
 
+use serde::{Deserialize, Serialize};
+
 use super::TokenError;
-use crate::config::TokenSource;
 
 /// The query parameter the private link carries the token in.
 pub const QUERY_PARAMETER: &str = "token";
@@ -15,6 +16,18 @@ pub const QUERY_PARAMETER: &str = "token";
 /// HTTPS with `Path=/` and no `Domain`, so a sibling subdomain cannot plant
 /// one (cookie tossing).
 pub const HOST_COOKIE_PREFIX: &str = "__Host-";
+
+/// Where the extractor looks for a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenSource {
+    /// The `token` query parameter: the private link.
+    Query,
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// The cookie named by `jwt.cookie_name`.
+    Cookie,
+}
 
 /// Where, and in which order, the extractor looks for a token.
 #[derive(Debug, Clone)]

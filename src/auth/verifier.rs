@@ -379,8 +379,8 @@ fn is_expected_type(typ: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::TokenSource;
     use crate::auth::{Claims, Issuer};
-    use crate::config::TokenSource;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 

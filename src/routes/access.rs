@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{prefers_html, security_headers};
+use crate::auth::TokenSource;
 use crate::auth::{Authenticated, Claims, QUERY_PARAMETER, Verifier};
-use crate::config::TokenSource;
 use crate::pages::{AccessGrantedPage, ConfirmSignInPage, Expiry, access_page, html_page};
 use crate::sessions::SessionService;
 

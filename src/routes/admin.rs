@@ -7,8 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::oauth::{OAuthError, form_fields};
 use crate::audit::Audit;
+use crate::auth::TokenSource;
 use crate::auth::{Operator, RequireRole, Verifier, check_username};
-use crate::config::TokenSource;
 use crate::csrf;
 use crate::sessions::SessionService;
 

@@ -5,6 +5,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokengate::config;
+use tokengate::runtime_config::RuntimeConfig;
 
 use crate::helpers::{
     KeyPair, TestApp, assert_token_rejected, generate_key_pair, minted_header, spawn_app_from,
@@ -221,7 +222,7 @@ fn assert_config_refused(dir: &Path, key: &str) {
         users.display().to_string(),
     )]
     .into();
-    match config::load(dir, &vars) {
+    match RuntimeConfig::load(dir, &vars) {
         Ok(_) => panic!("expected a refusal naming {key}"),
         Err(error) => assert_eq!(error.key, key, "{error}"),
     }

@@ -413,13 +413,21 @@ fn production_refuses_a_totp_file_others_can_read() {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        tokengate::config::load(&crate::helpers::repo_config_dir(), &vars)
+        tokengate::runtime_config::RuntimeConfig::load(&crate::helpers::repo_config_dir(), &vars)
     };
-    let error = load("production").unwrap_err();
+    let error = load("production")
+        .err()
+        .expect("production refuses a readable TOTP file");
     assert_eq!(error.key, "users.totp_file", "{error}");
     assert!(error.message.contains("wider than 0600"), "{error}");
     // Development only warns.
-    assert!(load("development").is_ok());
+    let warnings = load("development").unwrap().warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|warning| warning.contains("wider than 0600")),
+        "{warnings:?}"
+    );
     std::fs::set_permissions(&totp, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(load("production").is_ok());
 }

@@ -9,10 +9,10 @@ use jsonwebtoken::Algorithm;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::Value;
+use tokengate::auth::TokenSource;
 use tokengate::auth::{
     AdminGroup, Claims, Operator, RequireMfa, RequireRole, TokenSources, Verifier,
 };
-use tokengate::config::TokenSource;
 use tokengate::pages::token_error_pages;
 use tokengate::reload::ReloadError;
 
@@ -76,7 +76,10 @@ async fn a_bad_groups_file_stops_start_up_naming_the_key_and_line() {
             .display()
             .to_string(),
     );
-    let error = tokengate::config::load(&crate::helpers::repo_config_dir(), &vars).unwrap_err();
+    let error =
+        tokengate::runtime_config::RuntimeConfig::load(&crate::helpers::repo_config_dir(), &vars)
+            .err()
+            .expect("a bad groups file is refused");
     assert_eq!(error.key, "users.groups_file", "{error}");
     assert!(error.message.contains("line 2:"), "{error}");
 }

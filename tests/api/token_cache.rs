@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use proptest::prelude::*;
 use secrecy::SecretString;
+use tokengate::auth::TokenSource;
 use tokengate::auth::{Claims, Issuer, SessionCheck, TokenError, TokenSources, Verifier};
-use tokengate::config::TokenSource;
 
 const SECRET: &str = "cache-test-secret-0123456789abcdef0123";
 const OTHER_SECRET: &str = "another-secret-0123456789abcdef012345";

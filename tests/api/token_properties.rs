@@ -14,8 +14,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use proptest::prelude::*;
 use secrecy::SecretString;
+use tokengate::auth::TokenSource;
 use tokengate::auth::{Authenticated, Claims, Issuer, TokenError, TokenSources, Verifier};
-use tokengate::config::TokenSource;
 
 const SECRET: &str = "property-test-secret-0123456789abcdef";
 const COOKIE: &str = "tokengate_token";
