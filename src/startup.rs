@@ -171,13 +171,6 @@ impl Application {
         self.address.port()
     }
 
-    /// The port of the separate `/metrics` listener, when `metrics.listen` set one.
-    pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics_server
-            .as_ref()
-            .map(|(_, address)| address.port())
-    }
-
     /// The bound addresses and this process, for `serve --ready-file`.
     pub fn ready_signal(&self) -> ReadySignal {
         ReadySignal {

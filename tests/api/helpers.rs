@@ -80,8 +80,9 @@ fn spawn_built(settings: &Settings, dir: TempDir) -> (TestApp, Reloader) {
     let app = Application::build(settings).expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = app
-        .metrics_port()
-        .map(|port| format!("http://127.0.0.1:{port}"));
+        .ready_signal()
+        .metrics_address
+        .map(|address| format!("http://{address}"));
     let reloader = app.reloader();
     tokio::spawn(app.run_until_stopped());
     let app = TestApp {
