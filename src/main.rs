@@ -1,6 +1,5 @@
-use std::process::ExitCode;
-
 use std::path::Path;
+use std::process::ExitCode;
 
 use clap::Parser;
 use tokengate::cli::{self, Cli, Command};
@@ -52,8 +51,9 @@ fn serve(cli: &Cli, ready_path: Option<&Path>) -> ExitCode {
             app.ready_signal().write(path)?;
         }
         app.run_until_stopped().await?;
-        if let Some(path) = ready_path {
-            ready_file::remove(path)?;
+        // Stopped cleanly either way: a file left behind is only logged.
+        if let Some(Err(error)) = ready_path.map(ready_file::remove) {
+            log::warn!("{error:#}");
         }
         anyhow::Ok(())
     });
