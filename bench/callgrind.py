@@ -6,6 +6,7 @@ req/s, the counts do not move with the machine's load, so they compare
 builds and routes exactly (BENCHMARKS.md, "Where /access's time goes").
 
 Usage: bench/callgrind.py [--requests 2000] [PATH ...]  (default: /bare /access)
+Builds with the `bench-routes` cargo feature, which /bare needs.
 Needs valgrind (Debian's package). Leaves the profiles in target/callgrind/
 for callgrind_annotate --inclusive=yes.
 """
@@ -84,11 +85,11 @@ def main():
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("paths", nargs="*", default=["/bare", "/access"])
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=load.ROOT, check=True)
+    subprocess.run(load.BUILD, cwd=load.ROOT, check=True)
     OUT.mkdir(parents=True, exist_ok=True)
     for stale in OUT.glob("*.out*"):
         stale.unlink()
-    env = load.bench_env(OUT, PORT, server__workers="1")
+    env = load.bench_env(OUT, PORT, server__workers="1", server__bare_route="true")
     print("| route | instructions per request | profile |")
     print("|---|---:|---|")
     for path in args.paths:

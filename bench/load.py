@@ -15,6 +15,8 @@ req/s it gives the service's own CPU time per request (utime + stime from
 Prints a Markdown table and writes BENCHMARKS.md. Installs wrk (Debian) if
 missing. Usage: bench/load.py [--duration 8] [--rounds 3] [--connections 32]
 [--no-write] [--binary PATH] [--floods-only]
+The bare route exists only in builds with the `bench-routes` cargo feature
+(BUILD below); a --binary must be one.
 """
 
 import argparse
@@ -37,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "target" / "release" / "tokengate"
 PORT = 22080
+# The release build with the bench-only /bare route compiled in.
+BUILD = ["cargo", "build", "--release", "--quiet", "--features", "bench-routes"]
 USER, PASSWORD = "bench", "bench-password"
 SECRET = "bench-secret-0123456789abcdef0123456789"
 
@@ -78,15 +82,15 @@ def healthz_ok():
 
 def bench_env(workdir, port, **settings):
     """The environment a benchmarked tokengate runs with: the bench user in a
-    users file under workdir, the bare route on, the throttle off (the login
-    scenarios measure hashing, not the throttle), plus TOKENGATE__ settings."""
+    users file under workdir, the throttle off (the login scenarios measure
+    hashing, not the throttle), plus TOKENGATE__ settings (server__bare_route
+    for the scripts that drive /bare, on a BUILD binary)."""
     users = workdir / "users"
     users.write_text(sh(str(BINARY), "hash-password", "--user", USER, input=PASSWORD + "\n"))
     env = {
         **os.environ,
         "RUST_LOG": "warn",
         "TOKENGATE__SERVER__PORT": str(port),
-        "TOKENGATE__SERVER__BARE_ROUTE": "true",
         "TOKENGATE__JWT__SECRET": SECRET,
         "TOKENGATE__JWT__TTL": "1h",
         "TOKENGATE__USERS__FILE": str(users),
@@ -99,7 +103,7 @@ def bench_env(workdir, port, **settings):
 
 class Server:
     def __init__(self, workdir):
-        env = bench_env(workdir, PORT)
+        env = bench_env(workdir, PORT, server__bare_route="true")
         started = time.perf_counter()
         self.process = subprocess.Popen([str(BINARY)], cwd=ROOT, env=env)
         while not healthz_ok():
@@ -199,7 +203,8 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--binary", type=Path,
-                        help="benchmark this tokengate binary instead of building the release one")
+                        help="benchmark this tokengate binary (built with --features "
+                             "bench-routes) instead of building the release one")
     parser.add_argument("--floods-only", action="store_true",
                         help="only /login and /access alone and beside each other's floods "
                              "(implies --no-write)")
@@ -211,7 +216,7 @@ def main():
     if args.binary:
         BINARY = args.binary.resolve()
     else:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        subprocess.run(BUILD, cwd=ROOT, check=True)
     cores = os.cpu_count()
     d, c = args.duration, args.connections
 

@@ -61,7 +61,7 @@ def main():
     load.BINARY = args.binary
     load.PORT = PORT
     workdir = Path(tempfile.mkdtemp(prefix="tokengate-resources-"))
-    env = load.bench_env(workdir, PORT, server__workers="2", server__bare_route="false")
+    env = load.bench_env(workdir, PORT, server__workers="2")
     process = subprocess.Popen([str(args.binary)], cwd=load.ROOT, env=env)
     rows = []
     try:

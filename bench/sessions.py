@@ -123,7 +123,7 @@ def throughput(workdir, redis, args):
         runs = {(route, name): [] for route in ("/access", "/auth/verify") for name in servers}
         for server in servers.values():  # warm-up
             load.PORT = server.port
-            load.wrk("/bare", connections=8, duration=1)
+            load.wrk("/healthz", connections=8, duration=1)
         for _ in range(args.rounds):
             for route in ("/access", "/auth/verify"):
                 for name, server in servers.items():

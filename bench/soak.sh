@@ -51,17 +51,18 @@ TOKENGATE__SERVER__PORT=0 \
 TOKENGATE__JWT__SECRET="$secret" \
 TOKENGATE__USERS__FILE="$work/users" \
 TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE=0 \
-  "$BINARY" serve 2> "$work/server.log" &
+  "$BINARY" serve --ready-file "$work/ready.json" 2> "$work/server.log" &
 server_pid=$!
 
-port=""
+# The ready file appears whole (written beside, then renamed) once the
+# listener is bound.
 for _ in $(seq 100); do
-  port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.log" | head -1)
-  [ -n "$port" ] && break
+  [ -f "$work/ready.json" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
   sleep 0.1
 done
-[ -n "$port" ] || { cat "$work/server.log"; echo "soak: server did not start" >&2; exit 1; }
-base="http://127.0.0.1:$port"
+[ -f "$work/ready.json" ] || { cat "$work/server.log"; echo "soak: server did not start" >&2; exit 1; }
+base="http://$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["address"])' "$work/ready.json")"
 
 SOAK_SECRET="$secret" SOAK_PASSWORD="$password" SOAK_TTL=$((SECONDS_TOTAL + 600)) \
   python3 - "$work" <<'PY'

@@ -38,7 +38,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (the default).
-    Serve,
+    Serve {
+        /// Once the listeners are bound, write `{"address", "metrics_address",
+        /// "pid"}` as JSON to this file (atomically: temporary file, then rename).
+        #[arg(long, value_name = "PATH")]
+        ready_file: Option<PathBuf>,
+    },
     /// Read a password from stdin and print an htpasswd line with an argon2id hash.
     HashPassword {
         #[arg(long)]

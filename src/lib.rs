@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod credentials;
 pub mod mfa;
+pub mod ready_file;
 pub mod reload;
 pub mod runtime_config;
 pub mod startup;

@@ -1,7 +1,9 @@
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use tokengate::cli::{self, Cli, Command};
+use tokengate::ready_file;
 use tokengate::startup::Application;
 
 // Each argon2 check allocates a 19 MiB work area. glibc's allocator kept
@@ -14,7 +16,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        None | Some(Command::Serve) => serve(&cli),
+        None => serve(&cli, None),
+        Some(Command::Serve { ready_file }) => serve(&cli, ready_file.as_deref()),
         Some(Command::HashPassword { user }) => cli::hash_password_command(user),
         Some(Command::Totp { action }) => cli::totp_command(action),
         Some(Command::CheckConfig) => cli::check_config(&cli),
@@ -23,7 +26,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(cli: &Cli) -> ExitCode {
+fn serve(cli: &Cli, ready_path: Option<&Path>) -> ExitCode {
     ignore_hangup_until_reload_listens();
     let config = match cli::load_runtime(cli) {
         Ok(config) => config,
@@ -32,6 +35,10 @@ fn serve(cli: &Cli) -> ExitCode {
     let settings = config.settings.clone();
     cli::init_logging(settings.log.format);
     let result = actix_web::rt::System::new().block_on(async {
+        // A file left by an earlier run must not read as this one's signal.
+        if let Some(path) = ready_path {
+            ready_file::remove(path)?;
+        }
         let app = Application::from_runtime(config)?;
         log::info!(
             "tokengate listening on {}:{} ({})",
@@ -39,7 +46,14 @@ fn serve(cli: &Cli) -> ExitCode {
             app.port(),
             settings.environment.as_str()
         );
+        if let Some(path) = ready_path {
+            app.ready_signal().write(path)?;
+        }
         app.run_until_stopped().await?;
+        // Stopped cleanly either way: a file left behind is only logged.
+        if let Some(Err(error)) = ready_path.map(ready_file::remove) {
+            log::warn!("{error:#}");
+        }
         anyhow::Ok(())
     });
     match result {

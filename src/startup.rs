@@ -1,7 +1,7 @@
 //! Builds the app from settings: shared state created once, the server bound
 //! (port 0 picks a free port, which the tests rely on), graceful shutdown.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use crate::gate::TokenGate;
 use crate::metrics::{self, Metrics, ScrapeHook};
 use crate::openapi;
 use crate::proxy::INSTANCE_ID_HEADER;
+use crate::ready_file::ReadySignal;
 use crate::reload::Reloader;
 use crate::routes::{self, Readiness};
 use crate::runtime_config::RuntimeConfig;
@@ -42,10 +43,10 @@ pub const ROUTE_PATTERNS: &[&str] = &[
 
 /// The service: the bound server, readiness, reload and graceful shutdown.
 pub struct Application {
-    port: u16,
+    address: SocketAddr,
     server: Server,
-    /// The separate `/metrics` listener (`metrics.listen`), and its port.
-    metrics_server: Option<(Server, u16)>,
+    /// The separate `/metrics` listener (`metrics.listen`), and its address.
+    metrics_server: Option<(Server, SocketAddr)>,
     readiness: Readiness,
     drain_delay: Duration,
     reloader: Reloader,
@@ -94,6 +95,7 @@ impl Application {
             .ok();
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
+        #[cfg(feature = "bench-routes")]
         let bare_route = settings.server.bare_route;
         let metrics_server = match settings.metrics.listen() {
             Some(listen) if metrics_enabled => {
@@ -102,10 +104,10 @@ impl Application {
             _ => None,
         };
 
-        let address = (settings.server.host.as_str(), settings.server.port);
-        let listener = TcpListener::bind(address)
-            .with_context(|| format!("Failed to bind {}:{}", address.0, address.1))?;
-        let port = listener.local_addr()?.port();
+        let (host, port) = (settings.server.host.as_str(), settings.server.port);
+        let listener = TcpListener::bind((host, port))
+            .with_context(|| format!("Failed to bind {host}:{port}"))?;
+        let address = listener.local_addr()?;
 
         let server = HttpServer::new(move || {
             App::new()
@@ -139,6 +141,7 @@ impl Application {
                     if metrics_on_main {
                         cfg.route("/metrics", web::get().to(metrics::serve));
                     }
+                    #[cfg(feature = "bench-routes")]
                     if bare_route {
                         cfg.route("/bare", web::get().to(routes::bare));
                     }
@@ -155,7 +158,7 @@ impl Application {
         .run();
 
         Ok(Self {
-            port,
+            address,
             server,
             metrics_server,
             readiness,
@@ -167,12 +170,16 @@ impl Application {
 
     /// The port bound (useful when `server.port` was 0).
     pub fn port(&self) -> u16 {
-        self.port
+        self.address.port()
     }
 
-    /// The port of the separate `/metrics` listener, when `metrics.listen` set one.
-    pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics_server.as_ref().map(|(_, port)| *port)
+    /// The bound addresses and this process, for `serve --ready-file`.
+    pub fn ready_signal(&self) -> ReadySignal {
+        ReadySignal {
+            address: self.address,
+            metrics_address: self.metrics_server.as_ref().map(|(_, address)| *address),
+            pid: std::process::id(),
+        }
     }
 
     /// A handle that reloads the configuration, as SIGHUP does.
@@ -224,11 +231,11 @@ fn metrics_server(
     listen: &str,
     metrics: &web::Data<Metrics>,
     scrape_hook: &web::Data<ScrapeHook>,
-) -> anyhow::Result<(Server, u16)> {
+) -> anyhow::Result<(Server, SocketAddr)> {
     let listener = TcpListener::bind(listen)
         .with_context(|| format!("Failed to bind metrics.listen {listen}"))?;
-    let port = listener.local_addr()?.port();
-    log::info!("metrics listening on {}", listener.local_addr()?);
+    let address = listener.local_addr()?;
+    log::info!("metrics listening on {address}");
     let (metrics, scrape_hook) = (metrics.clone(), scrape_hook.clone());
     let server = HttpServer::new(move || {
         App::new()
@@ -240,7 +247,7 @@ fn metrics_server(
     .disable_signals()
     .listen(listener)?
     .run();
-    Ok((server, port))
+    Ok((server, address))
 }
 
 async fn shutdown_signal() {

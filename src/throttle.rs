@@ -15,14 +15,12 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::HttpRequest;
 use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
 use crate::config::LimitsSettings;
-use crate::proxy;
 
 /// How often idle keys are dropped, bounding memory under random usernames
 /// or addresses: a key lives at most this long past its refill time.
@@ -30,15 +28,6 @@ pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(10);
 
 type KeyedLimiter<K, C> =
     RateLimiter<K, DashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
-
-/// The address a login attempt is counted against.
-///
-/// The TCP peer, or behind a trusted proxy the client it vouches for
-/// ([`proxy::client_ip`]), so clients behind one load balancer do not share a
-/// budget.
-pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    proxy::client_ip(req)
-}
 
 /// A login attempt refused before its password was checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

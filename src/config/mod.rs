@@ -164,7 +164,8 @@ pub struct ServerSettings {
     pub client_disconnect_timeout: Duration,
     /// Concurrent connections per worker.
     pub max_connections: usize,
-    /// Serve the unauthenticated `/bare` route for the load benchmark.
+    /// Serve the unauthenticated `/bare` route for the load benchmark; only
+    /// builds with the `bench-routes` feature have it.
     pub bare_route: bool,
 }
 

@@ -42,6 +42,13 @@ impl Settings {
             ));
         }
         self.validate_server_limits()?;
+        if self.server.bare_route && !cfg!(feature = "bench-routes") {
+            return Err(ConfigError::new(
+                "server.bare_route",
+                "this build has no /bare route (only `cargo build --features bench-routes` \
+                 does, for the benchmarks); set it to false",
+            ));
+        }
         for (key, value) in [
             ("jwt.issuer", &jwt.issuer),
             ("jwt.audience", &jwt.audience),

@@ -2,7 +2,8 @@ use actix_web::HttpResponse;
 use serde_json::json;
 
 /// The benchmark ceiling: what `/access` answers, minus authentication.
-/// Registered only when `server.bare_route` is true.
+/// Compiled only with the `bench-routes` feature, registered only when
+/// `server.bare_route` is true.
 pub async fn bare() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -16,8 +16,9 @@ use crate::error::LoginError;
 use crate::http::{login_path, mount_prefix};
 use crate::metrics::Metrics;
 use crate::pages::{Expiry, PrivateLinkPage, html_page};
+use crate::proxy::client_ip;
 use crate::sessions::{IssuedRefresh, LimitError, SessionService, SharedLimits};
-use crate::throttle::{LoginThrottle, Throttled, client_ip};
+use crate::throttle::{LoginThrottle, Throttled};
 
 /// A 401 from `/login`: an error, or the `mfa_required` step.
 #[derive(Serialize, utoipa::ToSchema)]

@@ -2,6 +2,7 @@
 
 mod access;
 mod admin;
+#[cfg(feature = "bench-routes")]
 mod bare;
 mod health;
 mod jwks;
@@ -15,6 +16,7 @@ mod verify;
 
 pub use access::access;
 pub use admin::{REVOKE_USER_PATH, revoke_user_sessions};
+#[cfg(feature = "bench-routes")]
 pub use bare::bare;
 pub use health::{Readiness, healthz, readyz};
 pub use jwks::jwks;

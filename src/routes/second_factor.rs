@@ -17,8 +17,9 @@ use crate::directory::Directory;
 use crate::error::{BASIC_CHALLENGE, LoginError};
 use crate::mfa::{MfaStore, MfaStoreError, STEP_SECONDS};
 use crate::pages::{CodeEntryPage, TokenRejectedPage, code_entry_page, html_page};
+use crate::proxy::client_ip;
 use crate::sessions::SessionService;
-use crate::throttle::{LoginThrottle, client_ip};
+use crate::throttle::LoginThrottle;
 
 /// The challenge on the `mfa_required` answer: RFC 9470's error code, since
 /// the credentials were right but one more factor is due.

@@ -88,7 +88,7 @@ fn string_settings_from_the_environment_arrive_byte_for_byte() {
             ("TOKENGATE__JWT__ISSUER", "007"),
             ("TOKENGATE__JWT__AUDIENCE", "1e3"),
             ("TOKENGATE__SERVER__INSTANCE_ID", "0x10"),
-            ("TOKENGATE__SERVER__BARE_ROUTE", "true"),
+            ("TOKENGATE__METRICS__ENABLED", "false"),
             ("TOKENGATE__SERVER__WORKERS", "3"),
         ]),
     )
@@ -99,7 +99,7 @@ fn string_settings_from_the_environment_arrive_byte_for_byte() {
     assert_eq!(secret.expose_secret(), digits);
     assert_eq!(settings.jwt.issuer, "007");
     assert_eq!(settings.jwt.audience, "1e3");
-    assert!(settings.server.bare_route);
+    assert!(!settings.metrics.enabled);
     assert_eq!(settings.server.workers, 3);
 }
 

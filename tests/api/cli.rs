@@ -49,12 +49,8 @@ fn hash_password_refuses_an_empty_password_or_bad_user() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        // A bad name is refused before stdin is read: the pipe may be closed.
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{user}");
         assert!(output.stdout.is_empty());
@@ -135,4 +131,52 @@ fn check_config_and_start_up_name_the_users_whose_hash_is_weak() {
     });
     let log = binary.log();
     assert!(log.contains("user `oldtimer` needs a rehash"), "{log}");
+}
+
+#[actix_web::test]
+async fn serve_ready_file_names_the_bound_addresses_and_the_process_until_it_exits() {
+    let mut binary = crate::helpers::RunningBinary::start(|command| {
+        command.env("TOKENGATE__METRICS__LISTEN", "127.0.0.1:0");
+    });
+    let ready = binary.ready.clone();
+    assert_eq!(ready["pid"], binary.child.id(), "{ready}");
+    let metrics = ready["metrics_address"].as_str().expect("metrics_address");
+    assert_ne!(metrics, ready["address"].as_str().unwrap(), "{ready}");
+
+    let client = reqwest::Client::new();
+    let health = client.get(binary.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+    let scrape = client
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), reqwest::StatusCode::OK);
+
+    assert!(binary.terminate().success());
+    assert!(
+        !binary.ready_file.exists(),
+        "a clean exit removes the ready file"
+    );
+}
+
+#[test]
+fn a_ready_file_left_by_an_earlier_run_is_removed_even_when_start_up_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join("ready.json");
+    std::fs::write(&stale, r#"{"address":"127.0.0.1:1","pid":1}"#).unwrap();
+    let output = tokengate_command(&dir)
+        // TEST-NET-1: no interface has it, so binding fails after the config loaded.
+        .env("TOKENGATE__SERVER__HOST", "192.0.2.1")
+        .arg("serve")
+        .arg("--ready-file")
+        .arg(&stale)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Failed to bind 192.0.2.1"),
+        "{output:?}"
+    );
+    assert!(!stale.exists(), "the old ready file is still there");
 }

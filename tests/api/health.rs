@@ -45,11 +45,33 @@ async fn sigterm_turns_readiness_to_503_then_exits_cleanly() {
 }
 
 #[tokio::test]
-async fn the_bare_benchmark_route_exists_only_when_enabled() {
+async fn the_bare_benchmark_route_is_off_by_default() {
     let default = spawn_app().await;
     assert_eq!(default.get("/bare").await.status(), StatusCode::NOT_FOUND);
+}
+
+#[cfg(feature = "bench-routes")]
+#[tokio::test]
+async fn a_bench_build_serves_the_bare_route_when_asked() {
     let bench = crate::helpers::spawn_app_with(&[("TOKENGATE__SERVER__BARE_ROUTE", "true")]).await;
     assert_eq!(bench.get("/bare").await.status(), StatusCode::OK);
+}
+
+#[cfg(not(feature = "bench-routes"))]
+#[test]
+fn the_shipped_build_refuses_to_start_when_asked_for_the_bare_route_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["serve", "check-config"] {
+        let output = crate::helpers::tokengate_command(&dir)
+            .env("TOKENGATE__SERVER__BARE_ROUTE", "true")
+            .arg(command)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(78), "{command}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("server.bare_route"), "{command}: {stderr}");
+        assert!(stderr.contains("bench-routes"), "{command}: {stderr}");
+    }
 }
 
 #[tokio::test]

@@ -3,33 +3,19 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokengate::config::{self, Settings};
-use tokengate::credentials::hash_password;
 use tokengate::reload::Reloader;
 use tokengate::startup::Application;
 
-pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
-pub const USER: &str = "alice";
-pub const PASSWORD: &str = "correct horse battery staple";
-/// A real account whose name is markup: pages must show it as text.
-pub const HTML_USER: &str = "<script>alert(1)</script>";
-
-/// Hashing is slow by design: hash the test password once per test binary.
-static USERS_FILE_CONTENTS: LazyLock<String> = LazyLock::new(|| {
-    let hash = hash_password(PASSWORD);
-    format!("{USER}:{hash}\n{HTML_USER}:{hash}\n")
-});
-
-/// The test users file: [`USER`] and [`HTML_USER`], both with [`PASSWORD`].
-pub fn users_file_contents() -> &'static str {
-    USERS_FILE_CONTENTS.as_str()
-}
+pub use crate::support::{
+    HTML_USER, PASSWORD, RunningBinary, SECRET, USER, tokengate_command, users_file_contents,
+    write_users_file,
+};
 
 pub struct TestApp {
     pub address: String,
@@ -56,8 +42,7 @@ pub fn test_settings_from(
     dir: &TempDir,
     overrides: &[(&str, &str)],
 ) -> Settings {
-    let users = dir.path().join("users");
-    std::fs::write(&users, USERS_FILE_CONTENTS.as_str()).unwrap();
+    let users = write_users_file(dir.path());
     let mut vars: HashMap<String, String> = [
         ("TOKENGATE__SERVER__PORT", "0"),
         ("TOKENGATE__SERVER__WORKERS", "1"),
@@ -95,8 +80,9 @@ fn spawn_built(settings: &Settings, dir: TempDir) -> (TestApp, Reloader) {
     let app = Application::build(settings).expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = app
-        .metrics_port()
-        .map(|port| format!("http://127.0.0.1:{port}"));
+        .ready_signal()
+        .metrics_address
+        .map(|address| format!("http://{address}"));
     let reloader = app.reloader();
     tokio::spawn(app.run_until_stopped());
     let app = TestApp {
@@ -199,106 +185,6 @@ pub async fn assert_token_rejected(response: reqwest::Response, code: &str) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], code, "{body}");
     assert!(body["message"].is_string());
-}
-
-/// The real `tokengate` binary, started with `serve` on a random port; its
-/// stderr (the log) is collected for inspection.
-pub struct RunningBinary {
-    pub child: std::process::Child,
-    pub address: String,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-    _dir: TempDir,
-}
-
-pub fn tokengate_command(dir: &TempDir) -> std::process::Command {
-    let users = dir.path().join("users");
-    std::fs::write(&users, USERS_FILE_CONTENTS.as_str()).unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"));
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("TOKENGATE_ENV")
-        .env_remove("RUST_LOG")
-        .env("TOKENGATE__SERVER__PORT", "0")
-        .env("TOKENGATE__SERVER__WORKERS", "1")
-        .env("TOKENGATE__JWT__SECRET", SECRET)
-        .env("TOKENGATE__USERS__FILE", &users);
-    command
-}
-
-impl RunningBinary {
-    pub fn start(configure: impl FnOnce(&mut std::process::Command)) -> Self {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().unwrap();
-        let mut command = tokengate_command(&dir);
-        configure(&mut command);
-        let mut child = command
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("tokengate binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
-                    let port: u16 = rest.split(' ').next().unwrap().parse().unwrap();
-                    let _ = port_tx.send(port);
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let port = port_rx
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no listening line; log:\n{}", log.lock().unwrap()));
-        Self {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Sends SIGHUP: reload the configuration.
-    pub fn hangup(&self) {
-        let pid = self.child.id().to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for RunningBinary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A key pair generated with the openssl commands the README documents:

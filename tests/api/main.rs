@@ -1,3 +1,6 @@
+#[path = "../support/mod.rs"]
+mod support;
+
 mod access;
 mod cli;
 mod config;

@@ -1,5 +1,6 @@
-//! The real `tokengate` binary and a headless Chromium driven over WebDriver
-//! by chromedriver, both started per test on ports the OS picks.
+//! The real `tokengate` binary (started by tests/support) and a headless
+//! Chromium driven over WebDriver by chromedriver, both started per test on
+//! ports the OS picks.
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt as _;
@@ -13,12 +14,10 @@ use base64::Engine as _;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokengate::credentials::hash_password;
 
-pub const USER: &str = "alice";
-pub const PASSWORD: &str = "correct horse battery staple";
-/// A real account whose name is markup: pages must show it as text.
-pub const HTML_USER: &str = "<script>alert(1)</script>";
+use crate::support::RunningBinary;
+pub use crate::support::{HTML_USER, PASSWORD, USER};
+
 /// Short, but long enough for the two clicks from login to access.
 pub const TTL_SECONDS: u64 = 5;
 
@@ -29,7 +28,8 @@ pub fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots")
 }
 
-/// Reads a child's output until a line holds `marker` followed by a port.
+/// Reads a child's output until a line holds `marker` followed by a port:
+/// chromedriver has no ready file, only this line.
 fn port_from_output(
     output: impl Read + Send + 'static,
     marker: &'static str,
@@ -68,11 +68,11 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// `tokengate serve` (tests/support) with a short token lifetime and a
+/// TOTP file, for the pages' journeys.
 pub struct Server {
-    child: Child,
+    binary: RunningBinary,
     pub address: String,
-    log: Arc<Mutex<String>>,
-    _dir: TempDir,
 }
 
 impl Server {
@@ -85,9 +85,6 @@ impl Server {
     pub fn start_with_totp(secret: Option<&str>) -> Self {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
-        let users = dir.path().join("users");
-        let hash = hash_password(PASSWORD);
-        std::fs::write(&users, format!("{USER}:{hash}\n{HTML_USER}:{hash}\n")).unwrap();
         let totp = dir.path().join("totp");
         std::fs::write(
             &totp,
@@ -95,30 +92,15 @@ impl Server {
         )
         .unwrap();
         std::fs::set_permissions(&totp, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env_remove("TOKENGATE_ENV")
-            .env("RUST_LOG", "info")
-            .env("TOKENGATE__SERVER__PORT", "0")
-            .env("TOKENGATE__SERVER__WORKERS", "1")
-            .env(
-                "TOKENGATE__JWT__SECRET",
-                "browser-test-secret-0123456789abcdef",
-            )
-            .env("TOKENGATE__JWT__TTL", format!("{TTL_SECONDS}s"))
-            .env("TOKENGATE__USERS__FILE", &users)
-            .env("TOKENGATE__USERS__TOTP_FILE", &totp)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("the tokengate binary starts");
-        let (port, log) = port_from_output(child.stderr.take().unwrap(), "listening on 127.0.0.1:");
+        let binary = RunningBinary::start_in(dir, |command| {
+            command
+                .env("RUST_LOG", "info")
+                .env("TOKENGATE__JWT__TTL", format!("{TTL_SECONDS}s"))
+                .env("TOKENGATE__USERS__TOTP_FILE", &totp);
+        });
         Self {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
+            address: binary.address.clone(),
+            binary,
         }
     }
 
@@ -142,13 +124,7 @@ impl Server {
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        kill_group(&mut self.child);
+        self.binary.log()
     }
 }
 

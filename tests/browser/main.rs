@@ -4,3 +4,5 @@
 
 mod harness;
 mod journeys;
+#[path = "../support/mod.rs"]
+mod support;

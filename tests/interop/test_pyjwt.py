@@ -10,7 +10,6 @@ Run by scripts/test after `cargo test` built target/debug/tokengate
 
 import json
 import os
-import queue
 import subprocess
 import threading
 import time
@@ -99,6 +98,21 @@ def keys(tmp_path_factory):
     return directory, private
 
 
+def wait_for_ready_file(process, path, timeout=30):
+    """The document `serve --ready-file` writes (atomically, by rename), once
+    it names this process; None if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            ready = json.loads(path.read_text())
+            if ready["pid"] == process.pid:
+                return ready
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    return None
+
+
 class Tokengate:
     """The binary, serving on a random port with the given signing key."""
 
@@ -115,25 +129,26 @@ class Tokengate:
             TOKENGATE__SERVER__WORKERS="1",
             TOKENGATE__JWT__SIGNING_KEY=signing_kid,
         )
+        ready_file = config_dir / f"ready-{signing_kid}.json"
         self.process = subprocess.Popen(
-            [BINARY], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+            [BINARY, "serve", "--ready-file", ready_file],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
         )
-        ports = queue.Queue()
         self.log = []
 
         def read_log():
             for line in self.process.stderr:
                 self.log.append(line)
-                if "listening on 127.0.0.1:" in line:
-                    ports.put(int(line.split("listening on 127.0.0.1:")[1].split()[0]))
 
         threading.Thread(target=read_log, daemon=True).start()
-        try:
-            port = ports.get(timeout=30)
-        except queue.Empty:
+        ready = wait_for_ready_file(self.process, ready_file)
+        if ready is None:
             self.stop()
             raise AssertionError("tokengate did not start:\n" + "".join(self.log))
-        self.base = f"http://127.0.0.1:{port}"
+        self.base = f"http://{ready['address']}"
 
     def stop(self):
         self.process.terminate()
