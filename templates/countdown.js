@@ -24,7 +24,7 @@
     var left = deadline - Date.now();
     setTimeout(function () {
       // Resolved against the origin: a page whose address carries Basic
-      // credentials (http://user:pass@host/) cannot fetch a relative URL.
+      // credentials (user:pass@host) cannot fetch a relative URL.
       fetch(new URL(refresh.getAttribute("data-refresh-url"), window.location.origin), {
         method: "POST",
         credentials: "same-origin",
