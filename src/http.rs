@@ -1,11 +1,14 @@
 //! HTTP plumbing every answer shares: content negotiation (browser or API
 //! client), the security headers and Content-Security-Policy of pages that
-//! may carry a token, and links that follow wherever the gate is mounted.
+//! may carry a token, the one JSON error body, and links that follow
+//! wherever the gate is mounted.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use actix_web::{HttpRequest, HttpResponseBuilder};
 use base64::Engine as _;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// The style sheet every page inlines.
@@ -64,6 +67,51 @@ pub fn security_headers(response: &mut HttpResponseBuilder) {
             header::CONTENT_SECURITY_POLICY,
             CONTENT_SECURITY_POLICY.as_str(),
         ));
+}
+
+/// The JSON body of every error answer: a stable, documented code and a
+/// sentence for people. Each endpoint keeps its documented field name for
+/// the sentence: tokengate's own endpoints say `message`, the RFC 6749 5.2
+/// ones (`/token`, `/revoke`, `/logout`, operator endpoints)
+/// `error_description`. The sentence never holds a token, password or
+/// internal cause: those go to the log.
+#[derive(Debug, Serialize)]
+pub(crate) struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    required_roles: Option<&'a [String]>,
+}
+
+impl<'a> ErrorBody<'a> {
+    /// `{"error": code, "message": message}`.
+    pub(crate) fn new(code: &'a str, message: impl Into<Cow<'a, str>>) -> Self {
+        Self {
+            error: code,
+            message: Some(message.into()),
+            error_description: None,
+            required_roles: None,
+        }
+    }
+
+    /// RFC 6749 5.2: `{"error": code, "error_description": description}`.
+    pub(crate) fn oauth(code: &'a str, description: impl Into<Cow<'a, str>>) -> Self {
+        Self {
+            error: code,
+            message: None,
+            error_description: Some(description.into()),
+            required_roles: None,
+        }
+    }
+
+    /// Adds `required_roles`, the roles a refused route needs.
+    pub(crate) fn required_roles(mut self, roles: Option<&'a [String]>) -> Self {
+        self.required_roles = roles;
+        self
+    }
 }
 
 /// True when the client ranks JSON above HTML in its `Accept` header.

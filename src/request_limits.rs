@@ -10,7 +10,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use serde::Serialize;
+
+use crate::http::ErrorBody;
 
 /// Longest request target (path and query): a private link is ~4.2 KiB.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -28,12 +29,6 @@ pub enum RequestRejected {
     HeadersTooLarge,
     #[error("the request body is too large")]
     BodyTooLarge,
-}
-
-#[derive(Serialize)]
-struct ErrorBody {
-    error: &'static str,
-    message: String,
 }
 
 impl RequestRejected {
@@ -60,10 +55,7 @@ impl ResponseError for RequestRejected {
             // The rest of the request is not read: do not reuse the connection.
             .insert_header((header::CONNECTION, "close"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(ErrorBody {
-                error: self.code(),
-                message: self.to_string(),
-            })
+            .json(ErrorBody::new(self.code(), self.to_string()))
     }
 }
 

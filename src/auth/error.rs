@@ -1,6 +1,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+
+use crate::http::ErrorBody;
 
 /// Why a request carried no acceptable token. Every variant but
 /// [`Unconfigured`](TokenError::Unconfigured) is a 401 with an RFC 6750
@@ -24,12 +25,6 @@ pub enum TokenError {
     /// since it is the server's mistake rather than the client's.
     #[error("the token could not be checked")]
     Unconfigured,
-}
-
-#[derive(Serialize)]
-struct ErrorBody {
-    error: &'static str,
-    message: String,
 }
 
 impl TokenError {
@@ -73,17 +68,11 @@ impl ResponseError for TokenError {
         if *self == TokenError::Unconfigured {
             return HttpResponse::InternalServerError()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(ErrorBody {
-                    error: self.code(),
-                    message: self.to_string(),
-                });
+                .json(ErrorBody::new(self.code(), self.to_string()));
         }
         HttpResponse::Unauthorized()
             .insert_header((header::WWW_AUTHENTICATE, self.challenge()))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(ErrorBody {
-                error: self.code(),
-                message: self.to_string(),
-            })
+            .json(ErrorBody::new(self.code(), self.to_string()))
     }
 }

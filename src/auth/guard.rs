@@ -29,11 +29,11 @@ use std::sync::Arc;
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
 use arc_swap::ArcSwap;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::extractor::authenticate;
 use super::{AuthorizationClaims, Claims, TokenError};
+use crate::http::ErrorBody;
 
 /// A group a handler demands. Declare fixed ones with [`role!`](crate::role).
 pub trait Role: 'static {
@@ -206,14 +206,6 @@ pub enum AccessDenied {
     InsufficientAuthentication,
 }
 
-#[derive(Serialize)]
-struct DeniedBody<'a> {
-    error: &'static str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    required_roles: Option<&'a [String]>,
-}
-
 impl AccessDenied {
     /// The stable, documented error code in the JSON body.
     pub fn code(&self) -> &'static str {
@@ -249,11 +241,7 @@ impl ResponseError for AccessDenied {
         HttpResponse::Forbidden()
             .insert_header((header::WWW_AUTHENTICATE, self.challenge()))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(DeniedBody {
-                error: self.code(),
-                message: self.to_string(),
-                required_roles,
-            })
+            .json(ErrorBody::new(self.code(), self.to_string()).required_roles(required_roles))
     }
 }
 

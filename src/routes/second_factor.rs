@@ -15,6 +15,7 @@ use super::{prefers_json, security_headers};
 use crate::auth::{AMR_OTP, AMR_PASSWORD, Claims, Issuer, Verifier};
 use crate::directory::Directory;
 use crate::error::{BASIC_CHALLENGE, LoginError};
+use crate::http::ErrorBody;
 use crate::mfa::{MfaStore, MfaStoreError, STEP_SECONDS};
 use crate::pages::{CodeEntryPage, TokenRejectedPage, code_entry_page, html_page};
 use crate::proxy::client_ip;
@@ -46,11 +47,11 @@ pub(super) async fn mfa_challenge(
         let subject = username.to_owned();
         web::block(move || issuer.mint_mfa(&subject, ttl))
             .await
-            .map_err(|e| LoginError::Internal(e.to_string()))?
+            .map_err(|e| LoginError::Internal(e.into()))?
     } else {
         issuer.mint_mfa(username, ttl)
     }
-    .map_err(|e| LoginError::Internal(e.to_string()))?;
+    .map_err(|e| LoginError::Internal(e.into()))?;
     if wants_json {
         let mut response = HttpResponse::Unauthorized();
         security_headers(&mut response);
@@ -93,14 +94,9 @@ pub enum CodeError {
     Throttled(Duration),
     #[error(transparent)]
     Unavailable(#[from] MfaStoreError),
+    /// A server-side failure; its cause chain is logged, never shown.
     #[error("the login could not be completed")]
-    Internal(String),
-}
-
-#[derive(Serialize)]
-struct ErrorBody {
-    error: &'static str,
-    message: String,
+    Internal(#[source] anyhow::Error),
 }
 
 impl CodeError {
@@ -159,7 +155,7 @@ impl ResponseError for CodeError {
                 log::error!("second-factor step refused: {cause}");
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
-            CodeError::Internal(cause) => log::error!("second-factor step failed: {cause}"),
+            CodeError::Internal(cause) => log::error!("second-factor step failed: {cause:#}"),
             CodeError::CrossSite | CodeError::BadForm => {}
         }
         let message = match self {
@@ -168,10 +164,7 @@ impl ResponseError for CodeError {
             }
             other => other.to_string(),
         };
-        response.json(ErrorBody {
-            error: self.code(),
-            message,
-        })
+        response.json(ErrorBody::new(self.code(), message))
     }
 }
 
@@ -312,10 +305,10 @@ async fn second_step(
     )
     .await
     .map_err(|error| match error {
-        LoginError::Unavailable { .. } => {
+        LoginError::Unavailable => {
             CodeError::Unavailable(MfaStoreError("the session store is unavailable".into()))
         }
-        other => CodeError::Internal(other.to_string()),
+        other => CodeError::Internal(other.into()),
     })
 }
 
