@@ -9,7 +9,8 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::http::{ErrorBody, security_headers};
 use crate::pages::{LoginFailedPage, html_page};
 
-/// The Basic challenge that makes a browser show its login prompt.
+/// The Basic challenge that makes a browser show its login prompt. Written
+/// out: actix-web-httpauth's `basic::Basic` has no RFC 7617 2.1 `charset`.
 pub const BASIC_CHALLENGE: &str = r#"Basic realm="tokengate", charset="UTF-8""#;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::http::ErrorBody;
+use crate::http::{BEARER_CHALLENGE, ErrorBody, bearer_challenge};
 
 /// Why a request carried no acceptable token. Every variant but
 /// [`Unconfigured`](TokenError::Unconfigured) is a 401 with an RFC 6750
@@ -42,16 +42,12 @@ impl TokenError {
     /// RFC 6750 3: no error code when no token was sent, `invalid_token` otherwise.
     pub fn challenge(self) -> &'static str {
         match self {
-            TokenError::Missing => r#"Bearer realm="tokengate""#,
-            TokenError::Expired => {
-                r#"Bearer realm="tokengate", error="invalid_token", error_description="The access token expired""#
-            }
+            TokenError::Missing => BEARER_CHALLENGE,
+            TokenError::Expired => bearer_challenge!("invalid_token", "The access token expired"),
             TokenError::Invalid | TokenError::Unconfigured => {
-                r#"Bearer realm="tokengate", error="invalid_token", error_description="The access token is invalid""#
+                bearer_challenge!("invalid_token", "The access token is invalid")
             }
-            TokenError::Revoked => {
-                r#"Bearer realm="tokengate", error="invalid_token", error_description="The session has ended""#
-            }
+            TokenError::Revoked => bearer_challenge!("invalid_token", "The session has ended"),
         }
     }
 }

@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 
 use super::extractor::authenticate;
 use super::{AuthorizationClaims, Claims, TokenError};
-use crate::http::ErrorBody;
+use crate::http::{ErrorBody, bearer_challenge};
 
 /// A group a handler demands. Declare fixed ones with [`role!`](crate::role).
 pub trait Role: 'static {
@@ -218,12 +218,14 @@ impl AccessDenied {
     /// The RFC 6750 `error` code of the challenge.
     pub fn challenge(&self) -> &'static str {
         match self {
-            AccessDenied::InsufficientRole { .. } => {
-                r#"Bearer realm="tokengate", error="insufficient_scope", error_description="The access token lacks a required role""#
-            }
-            AccessDenied::InsufficientAuthentication => {
-                r#"Bearer realm="tokengate", error="insufficient_user_authentication", error_description="A login with a second factor is required""#
-            }
+            AccessDenied::InsufficientRole { .. } => bearer_challenge!(
+                "insufficient_scope",
+                "The access token lacks a required role"
+            ),
+            AccessDenied::InsufficientAuthentication => bearer_challenge!(
+                "insufficient_user_authentication",
+                "A login with a second factor is required"
+            ),
         }
     }
 }

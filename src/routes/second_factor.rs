@@ -15,7 +15,7 @@ use super::{prefers_json, security_headers};
 use crate::auth::{AMR_OTP, AMR_PASSWORD, Claims, Issuer, Verifier};
 use crate::directory::Directory;
 use crate::error::{BASIC_CHALLENGE, LoginError};
-use crate::http::ErrorBody;
+use crate::http::{ErrorBody, bearer_challenge};
 use crate::mfa::{MfaStore, MfaStoreError, STEP_SECONDS};
 use crate::pages::{CodeEntryPage, TokenRejectedPage, code_entry_page, html_page};
 use crate::proxy::client_ip;
@@ -24,7 +24,10 @@ use crate::throttle::LoginThrottle;
 
 /// The challenge on the `mfa_required` answer: RFC 9470's error code, since
 /// the credentials were right but one more factor is due.
-pub const MFA_REQUIRED_CHALLENGE: &str = r#"Bearer realm="tokengate", error="insufficient_user_authentication", error_description="A one-time code is required: POST it with the mfa_token to /login/totp""#;
+pub const MFA_REQUIRED_CHALLENGE: &str = bearer_challenge!(
+    "insufficient_user_authentication",
+    "A one-time code is required: POST it with the mfa_token to /login/totp"
+);
 
 /// `401 mfa_required`: the password was right; trade `mfa_token` and a code at `/login/totp`.
 #[derive(Serialize, utoipa::ToSchema)]
