@@ -330,22 +330,30 @@ fn render_error_page<B>(
             response.map_into_left_body(),
         ));
     }
-    let status = response.status();
+    let page = error_page(response.request(), response.response());
+    Ok(ErrorHandlerResponse::Response(
+        response.into_response(page).map_into_right_body(),
+    ))
+}
+
+/// `answer` as a browser sees it: an [`ErrorPage`] with its status and
+/// headers, except the body's type and length.
+pub(crate) fn error_page<B>(req: &HttpRequest, answer: &HttpResponse<B>) -> HttpResponse {
+    let status = answer.status();
     let mut page = HttpResponse::build(status);
-    for (name, value) in response.headers() {
+    for (name, value) in answer.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             page.append_header((name.clone(), value.clone()));
         }
     }
-    let retry_after = response
+    if !answer.head().keep_alive() {
+        page.force_close();
+    }
+    let retry_after = answer
         .headers()
         .get(header::RETRY_AFTER)
         .and_then(|value| value.to_str().ok()?.parse().ok());
-    let login_href = login_path(response.request());
-    let page = html_page(page, &ErrorPage::new(status, retry_after, login_href));
-    Ok(ErrorHandlerResponse::Response(
-        response.into_response(page).map_into_right_body(),
-    ))
+    html_page(page, &ErrorPage::new(status, retry_after, login_path(req)))
 }
 
 fn render_access_denied<B>(
