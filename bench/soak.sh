@@ -50,6 +50,7 @@ TOKENGATE__SERVER__HOST=127.0.0.1 \
 TOKENGATE__SERVER__PORT=0 \
 TOKENGATE__JWT__SECRET="$secret" \
 TOKENGATE__USERS__FILE="$work/users" \
+TOKENGATE__JWT__TTL="$((SECONDS_TOTAL + 600))s" \
 TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE=0 \
   "$BINARY" serve --ready-file "$work/ready.json" 2> "$work/server.log" &
 server_pid=$!
@@ -65,9 +66,9 @@ done
 base="http://$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["address"])' "$work/ready.json")"
 
 SOAK_SECRET="$secret" SOAK_PASSWORD="$password" SOAK_TTL=$((SECONDS_TOTAL + 600)) \
-  python3 - "$work" <<'PY'
-import base64, hashlib, hmac, json, os, sys, time
-work = sys.argv[1]
+  python3 - "$work" "$base" <<'PY'
+import base64, hashlib, hmac, json, os, sys, time, urllib.request
+work, base = sys.argv[1], sys.argv[2]
 secret = os.environ["SOAK_SECRET"].encode()
 now = int(time.time())
 
@@ -83,8 +84,13 @@ def token(claims=None, header=None, key=secret, **overrides):
     signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
     return signing_input + "." + b64(signature)
 
-valid = token()
 basic = base64.b64encode(f"soak:{os.environ['SOAK_PASSWORD']}".encode()).decode()
+# A real login: access tokens name a live session (`sid`), which no token
+# minted here could.
+login = urllib.request.Request(f"{base}/login", headers={
+    "Authorization": f"Basic {basic}", "Accept": "application/json"})
+with urllib.request.urlopen(login, timeout=30) as answer:
+    valid = json.load(answer)["access_token"]
 classes = {
     "valid": [
         f"/access?token={valid}",

@@ -23,7 +23,9 @@
     }
     var left = deadline - Date.now();
     setTimeout(function () {
-      fetch(refresh.getAttribute("data-refresh-url"), {
+      // Resolved against the origin: a page whose address carries Basic
+      // credentials (http://user:pass@host/) cannot fetch a relative URL.
+      fetch(new URL(refresh.getAttribute("data-refresh-url"), window.location.origin), {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/x-www-form-urlencoded" },

@@ -10,6 +10,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use crate::line_files::LineFileError;
+
 /// Who belongs to which groups, keyed by user.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Groups {
@@ -18,43 +20,19 @@ pub struct Groups {
     group_count: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
-/// Why a groups file was refused.
-pub enum GroupsError {
-    #[error("cannot read `{path}`: {source}")]
-    /// The file could not be read.
-    Read {
-        /// The file's path.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    #[error("line {line}: {reason}")]
-    /// A line is not `group: user ...`.
-    Line {
-        /// Its number, from 1.
-        line: usize,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
 impl Groups {
     /// Reads and parses a groups file.
-    pub fn from_file(path: &Path) -> Result<Self, GroupsError> {
-        let contents = std::fs::read_to_string(path).map_err(|source| GroupsError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+    pub fn from_file(path: &Path) -> Result<Self, LineFileError> {
+        let contents = crate::line_files::read(path)?;
         Self::parse(&contents)
     }
 
     /// Parses Apache `AuthGroupFile` lines.
-    pub fn parse(contents: &str) -> Result<Self, GroupsError> {
+    pub fn parse(contents: &str) -> Result<Self, LineFileError> {
         let mut members: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut groups = BTreeSet::new();
         for (number, line) in crate::line_files::entries(contents) {
-            let line_error = |reason: String| GroupsError::Line {
+            let line_error = |reason: String| LineFileError::Line {
                 line: number,
                 reason,
             };

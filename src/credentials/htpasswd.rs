@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use super::{CredentialStore, PasswordHash, StoreError, UserRecord};
 
+use crate::line_files::LineFileError;
+
 /// Users from an htpasswd-format file: one `user:hash` a line, `#` comments.
 /// The built-in [`CredentialStore`]; its users' groups come from the groups
 /// file ([`Groups`](super::Groups)), not from here.
@@ -22,44 +24,20 @@ pub struct HtpasswdStore {
     stand_ins: Arc<[PasswordHash]>,
 }
 
-/// Why an htpasswd file could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum HtpasswdError {
-    /// The file could not be read.
-    #[error("cannot read `{path}`: {source}")]
-    Read {
-        /// The file's path.
-        path: String,
-        /// Why reading failed.
-        source: std::io::Error,
-    },
-    /// A line is not `user:hash` with a supported hash.
-    #[error("line {line}: {reason}")]
-    Line {
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
 impl HtpasswdStore {
     /// Reads and parses an htpasswd file.
-    pub fn from_file(path: &Path) -> Result<Self, HtpasswdError> {
-        let contents = std::fs::read_to_string(path).map_err(|source| HtpasswdError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+    pub fn from_file(path: &Path) -> Result<Self, LineFileError> {
+        let contents = crate::line_files::read(path)?;
         Self::parse(&contents)
     }
 
     /// Parses htpasswd-format text.
-    pub fn parse(contents: &str) -> Result<Self, HtpasswdError> {
+    pub fn parse(contents: &str) -> Result<Self, LineFileError> {
         let mut users = HashMap::new();
         let mut shapes: Vec<String> = Vec::new();
         let mut stand_ins: Vec<PasswordHash> = Vec::new();
         for (index, line) in contents.lines().enumerate() {
-            let line_error = |reason: &str| HtpasswdError::Line {
+            let line_error = |reason: &str| LineFileError::Line {
                 line: index + 1,
                 reason: reason.to_owned(),
             };

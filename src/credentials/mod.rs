@@ -12,9 +12,10 @@ mod username;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-pub use groups::{Groups, GroupsError};
+pub use crate::line_files::LineFileError;
+pub use groups::Groups;
 pub use hashing::{PasswordHash, UnsupportedHash, hash_password};
-pub use htpasswd::{HtpasswdError, HtpasswdStore};
+pub use htpasswd::HtpasswdStore;
 pub(crate) use login::{ClaimsHook, Login};
 pub use pool::{HashingPool, PoolError};
 pub use username::{MAX_USERNAME_BYTES, check_username};

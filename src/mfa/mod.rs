@@ -7,4 +7,4 @@ mod totp;
 
 pub use redis::RedisMfaStore;
 pub use store::{MemoryMfaStore, MfaStore, MfaStoreError, StoreFuture};
-pub use totp::{DIGITS, Enrolment, STEP_SECONDS, TotpFileError, TotpSecrets, mode_is_too_wide};
+pub use totp::{DIGITS, Enrolment, STEP_SECONDS, TotpSecrets, mode_is_too_wide};

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
+use crate::line_files::LineFileError;
+
 /// RFC 6238's recommended parameters, which every authenticator app supports.
 pub const DIGITS: u8 = 6;
 /// RFC 6238's default time step.
@@ -18,44 +20,20 @@ pub struct TotpSecrets {
     by_user: HashMap<String, Totp>,
 }
 
-#[derive(Debug, thiserror::Error)]
-/// Why a TOTP file was refused.
-pub enum TotpFileError {
-    #[error("cannot read `{path}`: {source}")]
-    /// The file could not be read.
-    Read {
-        /// The file's path.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    #[error("line {line}: {reason}")]
-    /// A line is not `user:BASE32SECRET`.
-    Line {
-        /// Its number, from 1.
-        line: usize,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
 impl TotpSecrets {
     /// Reads and parses a TOTP file; codes may be `skew` steps off.
-    pub fn from_file(path: &Path, skew: u8) -> Result<Self, TotpFileError> {
-        let contents = std::fs::read_to_string(path).map_err(|source| TotpFileError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+    pub fn from_file(path: &Path, skew: u8) -> Result<Self, LineFileError> {
+        let contents = crate::line_files::read(path)?;
         Self::parse(&contents, skew)
     }
 
     /// `user:BASE32SECRET` lines, `#` comments; base32 as authenticator apps
     /// show it (case, spaces and `=` padding do not matter).
-    pub fn parse(contents: &str, skew: u8) -> Result<Self, TotpFileError> {
+    pub fn parse(contents: &str, skew: u8) -> Result<Self, LineFileError> {
         let mut by_user = HashMap::new();
         for (number, line) in crate::line_files::entries(contents) {
             // Never quote the line: it holds a secret.
-            let line_error = |reason: String| TotpFileError::Line {
+            let line_error = |reason: String| LineFileError::Line {
                 line: number,
                 reason,
             };

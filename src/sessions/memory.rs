@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::revocations::now_seconds;
-use super::store::{Found, SessionRecord};
+use super::store::{Found, Rotation, SessionRecord};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -48,14 +48,14 @@ impl MemoryStore {
         })
     }
 
-    pub fn rotate(
-        &self,
-        sid: &str,
-        expected: &str,
-        new_hash: &str,
-        now_ms: i64,
-        new_exp: i64,
-    ) -> bool {
+    pub fn rotate(&self, rotation: &Rotation<'_>) -> bool {
+        let &Rotation {
+            sid,
+            expected,
+            new_hash,
+            now_ms,
+            new_exp,
+        } = rotation;
         let mut inner = self.lock();
         let Some(record) = inner.sessions.get_mut(sid) else {
             return false;

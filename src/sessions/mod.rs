@@ -20,6 +20,7 @@ use std::time::Duration;
 pub use self::redis::RedisStore;
 pub use limits::{LimitError, SharedLimits};
 pub use revocations::{Revocations, now_ms, now_seconds, session_start_ms};
+use store::Rotation;
 pub use store::{SessionRecord, Store, StoreError};
 
 use crate::config::SessionsSettings;
@@ -200,7 +201,13 @@ impl SessionService {
         let token = tokens::random_secret();
         let attached = self
             .store
-            .rotate(sid, "", &tokens::hash(&token), now_ms(), exp)
+            .rotate(&Rotation {
+                sid,
+                expected: "",
+                new_hash: &tokens::hash(&token),
+                now_ms: now_ms(),
+                new_exp: exp,
+            })
             .await?;
         Ok(attached.then(|| IssuedRefresh {
             token,
@@ -239,7 +246,13 @@ impl SessionService {
                 let exp = (now + self.refresh_ttl.as_secs() as i64).min(record.max_exp);
                 if self
                     .store
-                    .rotate(&found.sid, &hash, &next_hash, now_ms, exp)
+                    .rotate(&Rotation {
+                        sid: &found.sid,
+                        expected: &hash,
+                        new_hash: &next_hash,
+                        now_ms,
+                        new_exp: exp,
+                    })
                     .await?
                 {
                     return Ok(refreshed(found.sid, record, next, exp, now));

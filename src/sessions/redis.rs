@@ -24,7 +24,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
 use super::revocations::{Revocations, now_seconds};
-use super::store::{Found, SessionRecord, StoreError};
+use super::store::{Found, Rotation, SessionRecord, StoreError};
 
 pub const PREFIX: &str = "tokengate:";
 pub const CHANNEL: &str = "tokengate:revocations";
@@ -210,23 +210,16 @@ impl RedisStore {
         }))
     }
 
-    pub async fn rotate(
-        &self,
-        sid: &str,
-        expected: &str,
-        new_hash: &str,
-        now_ms: i64,
-        new_exp: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn rotate(&self, rotation: &Rotation<'_>) -> Result<bool, StoreError> {
         let rotated: i64 = self
             .rotate
-            .key(key("session", sid))
-            .key(key("refresh", new_hash))
-            .arg(expected)
-            .arg(new_hash)
-            .arg(now_ms)
-            .arg(new_exp)
-            .arg(sid)
+            .key(key("session", rotation.sid))
+            .key(key("refresh", rotation.new_hash))
+            .arg(rotation.expected)
+            .arg(rotation.new_hash)
+            .arg(rotation.now_ms)
+            .arg(rotation.new_exp)
+            .arg(rotation.sid)
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;

@@ -30,6 +30,17 @@ pub struct SessionRecord {
 
 /// A refresh token's session, as the store found it.
 #[derive(Debug, Clone)]
+/// A refresh-token rotation: `new_hash` becomes the session's refresh
+/// token if `expected` still is (`""`: the session has none yet).
+pub struct Rotation<'a> {
+    pub sid: &'a str,
+    pub expected: &'a str,
+    pub new_hash: &'a str,
+    pub now_ms: i64,
+    /// The new refresh token's expiry, seconds since the epoch.
+    pub new_exp: i64,
+}
+
 pub struct Found {
     pub sid: String,
     pub record: SessionRecord,
@@ -84,19 +95,12 @@ impl Store {
         }
     }
 
-    /// Makes `new_hash` the session's refresh token if `expected` still is;
-    /// false when another request rotated first or the session is gone.
-    pub async fn rotate(
-        &self,
-        sid: &str,
-        expected: &str,
-        new_hash: &str,
-        now_ms: i64,
-        new_exp: i64,
-    ) -> Result<bool, StoreError> {
+    /// Applies `rotation`; false when another request rotated first or the
+    /// session is gone.
+    pub async fn rotate(&self, rotation: &Rotation<'_>) -> Result<bool, StoreError> {
         match self {
-            Store::Memory(store) => Ok(store.rotate(sid, expected, new_hash, now_ms, new_exp)),
-            Store::Redis(store) => store.rotate(sid, expected, new_hash, now_ms, new_exp).await,
+            Store::Memory(store) => Ok(store.rotate(rotation)),
+            Store::Redis(store) => store.rotate(rotation).await,
         }
     }
 

@@ -91,13 +91,14 @@ async fn a_person_logs_in_follows_the_link_and_sees_it_expire() {
     assert!(!browser.client.source().await.unwrap().contains(&token));
     browser.screenshot("03-access-granted").await;
 
-    // Once the token's own exp has passed: the countdown says so, and a
-    // reload shows the expired page, still without the token in the address.
+    // The page closed (an open one refreshes its session: see below), once
+    // the token's own exp has passed, coming back shows the expired page,
+    // still without the token in the address.
+    browser.goto("about:blank").await;
     wait_until_expired(exp).await;
     browser
-        .wait_for_text("countdown", SOON, |text| text == "This link has expired.")
+        .goto(&server.url_with_credentials(USER, PASSWORD, "/access"))
         .await;
-    browser.client.refresh().await.unwrap();
     assert_eq!(browser.status().await, 401);
     assert_eq!(browser.text_of("title").await, "This link has expired");
     assert_address_holds_no_token(&browser, "/access").await;
@@ -357,5 +358,50 @@ async fn a_person_with_a_second_factor_enters_the_code_then_gets_the_link() {
     browser
         .wait_for_text("title", SOON, |text| text == "Access granted")
         .await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_open_access_page_keeps_the_session_alive_until_log_out_ends_it() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
+    let server = Server::start();
+    let browser = Browser::start(true).await;
+    browser
+        .goto(&server.url_with_credentials(USER, PASSWORD, "/login"))
+        .await;
+    let (link, token) = private_link(&browser).await;
+    let first_exp = token_exp(&token);
+    link.click().await.unwrap();
+    browser
+        .wait_for_text("title", SOON, |text| text == "Access granted")
+        .await;
+
+    // The page traded its refresh cookie before the first token expired:
+    // past that expiry it still counts down, and a reload is still granted.
+    wait_until_expired(first_exp).await;
+    browser
+        .wait_for_text("countdown", SOON, |text| text.starts_with("Time left: "))
+        .await;
+    browser.client.refresh().await.unwrap();
+    assert_eq!(browser.status().await, 200);
+    assert_eq!(browser.text_of("title").await, "Access granted");
+    browser.screenshot("09-access-refreshed").await;
+
+    // Log out: the logged-out page, and the browser is no longer admitted.
+    browser
+        .client
+        .find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("title", SOON, |text| text == "You have logged out")
+        .await;
+    browser.screenshot("10-logged-out").await;
+    browser.goto(&server.url("/access")).await;
+    assert_eq!(browser.status().await, 401);
+    assert_ne!(browser.text_of("title").await, "Access granted");
     browser.close().await;
 }
