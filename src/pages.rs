@@ -303,7 +303,9 @@ pub fn code_entry_page(response: HttpResponseBuilder, page: &CodeEntryPage<'_>) 
 /// and the role and second-factor guards: a browser gets the token's 401 or
 /// the guard's 403 as a page saying what was wrong, with the same status and
 /// Bearer challenge; API clients keep the JSON body.
-/// Every other error answer gets [`ErrorPage`], as with `error_pages`.
+///
+/// Every other error answer becomes a page saying what happened in words,
+/// with its status and headers (`Retry-After`, `WWW-Authenticate`) kept.
 pub fn token_error_pages<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new()
         .handler(StatusCode::UNAUTHORIZED, render_token_error)
