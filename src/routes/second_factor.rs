@@ -189,16 +189,16 @@ impl ResponseError for CodeError {
             (super::token::TokenResponse = "application/json"),
             (String = "text/html"),
         )),
-        (status = 400, description = "Missing form fields (`invalid_request`)", body = super::Error),
+        (status = 400, description = "Missing form fields (`invalid_request`)", content((super::Error = "application/json"), (String = "text/html"))),
         (status = 401, description = "Wrong or reused code (`invalid_code`), or a missing, \
             expired or spent mfa_token (`invalid_mfa_token`)",
             headers(("WWW-Authenticate" = String, description = "Challenge for the step to redo")),
             content((super::Error = "application/json"), (String = "text/html"))),
-        (status = 403, description = "Posted from another site (`cross_site_request`)", body = super::Error),
+        (status = 403, description = "Posted from another site (`cross_site_request`)", content((super::Error = "application/json"), (String = "text/html"))),
         (status = 429, description = "Too many attempts (`too_many_requests`)",
-            headers(("Retry-After" = String, description = "Seconds to wait")), body = super::Error),
+            headers(("Retry-After" = String, description = "Seconds to wait")), content((super::Error = "application/json"), (String = "text/html"))),
         (status = 503, description = "The second-factor store is unavailable (`unavailable`)",
-            headers(("Retry-After" = String, description = "Seconds to wait")), body = super::Error),
+            headers(("Retry-After" = String, description = "Seconds to wait")), content((super::Error = "application/json"), (String = "text/html"))),
     ),
 )]
 pub async fn login_totp(
