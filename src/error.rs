@@ -5,12 +5,12 @@ use actix_web::http::{StatusCode, header};
 
 use crate::credentials::{PoolError, StoreError};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 
-use crate::http::security_headers;
+use crate::http::{ErrorBody, security_headers};
 use crate::pages::{LoginFailedPage, html_page};
 
-/// The Basic challenge that makes a browser show its login prompt.
+/// The Basic challenge that makes a browser show its login prompt. Written
+/// out: actix-web-httpauth's `basic::Basic` has no RFC 7617 2.1 `charset`.
 pub const BASIC_CHALLENGE: &str = r#"Basic realm="tokengate", charset="UTF-8""#;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,15 +31,13 @@ pub enum LoginError {
     Busy,
     /// Too many attempts from this address or for this username.
     #[error("too many login attempts; retry in {} s", retry_after.as_secs())]
-    Throttled {
-        retry_after: std::time::Duration,
-        wants_json: bool,
-    },
+    Throttled { retry_after: std::time::Duration },
     /// The session store is unreachable: no session can be started.
     #[error("logins are unavailable for a moment; retry shortly")]
-    Unavailable { wants_json: bool },
-    #[error("login failed: {0}")]
-    Internal(String),
+    Unavailable,
+    /// A server-side failure; its cause chain is logged, never shown.
+    #[error("the login could not be completed")]
+    Internal(#[source] anyhow::Error),
 }
 
 impl LoginError {
@@ -48,24 +46,18 @@ impl LoginError {
         match self {
             LoginError::InvalidCredentials { .. } => "invalid_credentials",
             LoginError::Busy => "busy",
-            LoginError::StoreUnavailable(_) | LoginError::Unavailable { .. } => "unavailable",
+            LoginError::StoreUnavailable(_) | LoginError::Unavailable => "unavailable",
             LoginError::Throttled { .. } => "throttled",
             LoginError::Internal(_) => "error",
         }
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: String,
-}
-
 impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {
             LoginError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
-            LoginError::Busy | LoginError::Unavailable { .. } | LoginError::StoreUnavailable(_) => {
+            LoginError::Busy | LoginError::Unavailable | LoginError::StoreUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             LoginError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -73,10 +65,14 @@ impl ResponseError for LoginError {
         }
     }
 
+    /// JSON for every client but one: a failed login's page for a client
+    /// that did not ask for JSON (the browser shows its prompt again).
+    /// Browsers get every other answer as a page from
+    /// [`crate::pages::error_pages`], which keeps this status and headers.
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         security_headers(&mut response);
-        match self {
+        let code = match self {
             LoginError::InvalidCredentials {
                 wants_json,
                 login_href,
@@ -85,18 +81,11 @@ impl ResponseError for LoginError {
                 if !*wants_json {
                     return html_page(response, &LoginFailedPage { login_href });
                 }
-                response.json(ErrorBody {
-                    error: "invalid_credentials",
-                    message: self.to_string(),
-                })
+                "invalid_credentials"
             }
             LoginError::Busy => {
-                response
-                    .insert_header((header::RETRY_AFTER, "1"))
-                    .json(ErrorBody {
-                        error: "busy",
-                        message: self.to_string(),
-                    })
+                response.insert_header((header::RETRY_AFTER, "1"));
+                "busy"
             }
             LoginError::StoreUnavailable(error) => {
                 log::error!(
@@ -104,52 +93,26 @@ impl ResponseError for LoginError {
                     cause_chain(error)
                 );
                 response
-                    .insert_header((header::RETRY_AFTER, error.retry_after_seconds().to_string()))
-                    .json(ErrorBody {
-                        error: "store_unavailable",
-                        message: self.to_string(),
-                    })
+                    .insert_header((header::RETRY_AFTER, error.retry_after_seconds().to_string()));
+                "store_unavailable"
             }
-            LoginError::Throttled {
-                retry_after,
-                wants_json,
-            } => {
+            LoginError::Throttled { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.as_secs().to_string()));
-                if *wants_json {
-                    response.json(ErrorBody {
-                        error: "too_many_requests",
-                        message: self.to_string(),
-                    })
-                } else {
-                    response
-                        .content_type("text/plain; charset=utf-8")
-                        .body(self.to_string())
-                }
+                "too_many_requests"
             }
-            LoginError::Unavailable { wants_json } => {
+            LoginError::Unavailable => {
                 response.insert_header((
                     header::RETRY_AFTER,
                     crate::sessions::RETRY_AFTER.as_secs().to_string(),
                 ));
-                if *wants_json {
-                    response.json(ErrorBody {
-                        error: "temporarily_unavailable",
-                        message: self.to_string(),
-                    })
-                } else {
-                    response
-                        .content_type("text/plain; charset=utf-8")
-                        .body(self.to_string())
-                }
+                "temporarily_unavailable"
             }
             LoginError::Internal(cause) => {
-                log::error!("login failed: {cause}");
-                response.json(ErrorBody {
-                    error: "internal_error",
-                    message: "the login could not be completed".to_owned(),
-                })
+                log::error!("login failed: {cause:#}");
+                "internal_error"
             }
-        }
+        };
+        response.json(ErrorBody::new(code, self.to_string()))
     }
 }
 
@@ -157,7 +120,7 @@ impl From<PoolError> for LoginError {
     fn from(error: PoolError) -> Self {
         match error {
             PoolError::Busy => LoginError::Busy,
-            PoolError::Aborted => LoginError::Internal(error.to_string()),
+            PoolError::Aborted => LoginError::Internal(error.into()),
         }
     }
 }

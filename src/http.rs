@@ -1,11 +1,14 @@
 //! HTTP plumbing every answer shares: content negotiation (browser or API
 //! client), the security headers and Content-Security-Policy of pages that
-//! may carry a token, and links that follow wherever the gate is mounted.
+//! may carry a token, the one JSON error body, and links that follow
+//! wherever the gate is mounted.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use actix_web::{HttpRequest, HttpResponseBuilder};
 use base64::Engine as _;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// The style sheet every page inlines.
@@ -66,6 +69,72 @@ pub fn security_headers(response: &mut HttpResponseBuilder) {
         ));
 }
 
+/// The challenge when no token came (RFC 6750 3: no error code then).
+pub(crate) const BEARER_CHALLENGE: &str = r#"Bearer realm="tokengate""#;
+
+/// An RFC 6750 3 `Bearer` challenge with an error code and its description,
+/// as a `&'static str`. Written out rather than built with actix-web-httpauth's
+/// typed `bearer::Bearer`: 0.8.3 separates the parameters with spaces, not the
+/// commas RFC 7235 4.1 requires, and its `bearer::Error` has no RFC 9470
+/// `insufficient_user_authentication` (the tests below pin both facts).
+macro_rules! bearer_challenge {
+    ($error:literal, $description:literal) => {
+        concat!(
+            r#"Bearer realm="tokengate", error=""#,
+            $error,
+            r#"", error_description=""#,
+            $description,
+            '"'
+        )
+    };
+}
+pub(crate) use bearer_challenge;
+
+/// The JSON body of every error answer: a stable, documented code and a
+/// sentence for people. Each endpoint keeps its documented field name for
+/// the sentence: tokengate's own endpoints say `message`, the RFC 6749 5.2
+/// ones (`/token`, `/revoke`, `/logout`, operator endpoints)
+/// `error_description`. The sentence never holds a token, password or
+/// internal cause: those go to the log.
+#[derive(Debug, Serialize)]
+pub(crate) struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    required_roles: Option<&'a [String]>,
+}
+
+impl<'a> ErrorBody<'a> {
+    /// `{"error": code, "message": message}`.
+    pub(crate) fn new(code: &'a str, message: impl Into<Cow<'a, str>>) -> Self {
+        Self {
+            error: code,
+            message: Some(message.into()),
+            error_description: None,
+            required_roles: None,
+        }
+    }
+
+    /// RFC 6749 5.2: `{"error": code, "error_description": description}`.
+    pub(crate) fn oauth(code: &'a str, description: impl Into<Cow<'a, str>>) -> Self {
+        Self {
+            error: code,
+            message: None,
+            error_description: Some(description.into()),
+            required_roles: None,
+        }
+    }
+
+    /// Adds `required_roles`, the roles a refused route needs.
+    pub(crate) fn required_roles(mut self, roles: Option<&'a [String]>) -> Self {
+        self.required_roles = roles;
+        self
+    }
+}
+
 /// True when the client ranks JSON above HTML in its `Accept` header.
 pub fn prefers_json(req: &HttpRequest) -> bool {
     preferred_of_json_and_html(req) == Some(Preferred::Json)
@@ -113,5 +182,79 @@ pub(crate) fn mount_prefix<'r>(req: &'r HttpRequest, route: &str) -> &'r str {
         // Never `//host`: a link built on it would leave the site.
         Some(prefix) if !prefix.starts_with("//") && !prefix.contains('\\') => prefix,
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web_httpauth::headers::www_authenticate::basic::Basic;
+    use actix_web_httpauth::headers::www_authenticate::bearer::{Bearer, Error};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_no_token_challenge_is_what_the_typed_builder_writes() {
+        let typed = Bearer::build().realm("tokengate").finish().to_string();
+        assert_eq!(typed, BEARER_CHALLENGE);
+    }
+
+    /// Why the challenges with an error are written out: when this fails,
+    /// actix-web-httpauth writes commas and `bearer_challenge!` can go.
+    #[test]
+    fn the_typed_builder_leaves_out_the_commas_between_parameters() {
+        let typed = Bearer::build()
+            .realm("tokengate")
+            .error(Error::InvalidToken)
+            .error_description("The access token expired")
+            .finish()
+            .to_string();
+        assert_eq!(
+            typed,
+            r#"Bearer realm="tokengate" error="invalid_token" error_description="The access token expired""#
+        );
+        assert_eq!(
+            Basic::with_realm("tokengate").to_string(),
+            r#"Basic realm="tokengate""#,
+            "no charset parameter"
+        );
+    }
+
+    #[test]
+    fn challenges_with_an_error_are_comma_separated_rfc_6750_ones() {
+        assert_eq!(
+            bearer_challenge!("invalid_token", "The access token expired"),
+            format!(
+                r#"Bearer realm="tokengate", error="{}", error_description="The access token expired""#,
+                Error::InvalidToken
+            )
+        );
+        assert_eq!(
+            bearer_challenge!("insufficient_scope", "x"),
+            format!(
+                r#"Bearer realm="tokengate", error="{}", error_description="x""#,
+                Error::InsufficientScope
+            )
+        );
+    }
+
+    #[test]
+    fn error_bodies_keep_each_endpoints_field_names() {
+        let own = serde_json::to_value(ErrorBody::new("busy", "retry")).unwrap();
+        assert_eq!(own, json!({"error": "busy", "message": "retry"}));
+        let oauth = serde_json::to_value(ErrorBody::oauth("invalid_grant", "no")).unwrap();
+        assert_eq!(
+            oauth,
+            json!({"error": "invalid_grant", "error_description": "no"})
+        );
+        let roles = ["admins".to_owned()];
+        let denied = serde_json::to_value(
+            ErrorBody::new("insufficient_role", "m").required_roles(Some(&roles)),
+        )
+        .unwrap();
+        assert_eq!(
+            denied,
+            json!({"error": "insufficient_role", "message": "m", "required_roles": ["admins"]})
+        );
     }
 }

@@ -215,6 +215,56 @@ impl TokenRejectedPage {
     }
 }
 
+/// Any other error answer, as a browser sees it: what happened in words,
+/// under the answer's own status and headers (`Retry-After`,
+/// `WWW-Authenticate`). Built from the status alone, so no internal cause
+/// or client input can reach the page.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    heading: &'static str,
+    explanation: &'static str,
+    /// The answer's `Retry-After`, in seconds.
+    retry_after: Option<u64>,
+    login_href: String,
+}
+
+impl ErrorPage {
+    fn new(status: StatusCode, retry_after: Option<u64>, login_href: String) -> Self {
+        let (heading, explanation) = match status {
+            StatusCode::TOO_MANY_REQUESTS => (
+                "Too many attempts",
+                "There were too many login attempts for this account or from this \
+                 address. Wait a little, then try again.",
+            ),
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "Busy: try again shortly",
+                "The service cannot take this request right now. Nothing is wrong \
+                 with your account; try again in a moment.",
+            ),
+            StatusCode::UNAUTHORIZED => (
+                "Sign-in required",
+                "This request needs a valid sign-in. Log in again to continue.",
+            ),
+            StatusCode::FORBIDDEN => ("Not allowed", "This request was refused."),
+            status if status.is_client_error() => (
+                "The request was refused",
+                "The request could not be used as it was sent.",
+            ),
+            _ => (
+                "Something went wrong",
+                "The server could not complete this request. Try again later.",
+            ),
+        };
+        Self {
+            heading,
+            explanation,
+            retry_after,
+            login_href,
+        }
+    }
+}
+
 /// Renders `page` into `response`, with the security headers every page gets.
 pub fn html_page(mut response: HttpResponseBuilder, page: &impl Template) -> HttpResponse {
     security_headers(&mut response);
@@ -253,10 +303,59 @@ pub fn code_entry_page(response: HttpResponseBuilder, page: &CodeEntryPage<'_>) 
 /// and the role and second-factor guards: a browser gets the token's 401 or
 /// the guard's 403 as a page saying what was wrong, with the same status and
 /// Bearer challenge; API clients keep the JSON body.
+///
+/// Every other error answer becomes a page saying what happened in words,
+/// with its status and headers (`Retry-After`, `WWW-Authenticate`) kept.
 pub fn token_error_pages<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new()
         .handler(StatusCode::UNAUTHORIZED, render_token_error)
         .handler(StatusCode::FORBIDDEN, render_access_denied)
+        .default_handler(render_error_page)
+}
+
+/// Middleware for the gate's other routes a browser may reach: a browser
+/// gets every error answer that is not already a page as an [`ErrorPage`],
+/// with the same status and headers; API clients keep the JSON body.
+pub(crate) fn error_pages<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(render_error_page)
+}
+
+fn render_error_page<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let already_a_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/html"));
+    if already_a_page || !prefers_html(response.request()) {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let page = error_page(response.request(), response.response());
+    Ok(ErrorHandlerResponse::Response(
+        response.into_response(page).map_into_right_body(),
+    ))
+}
+
+/// `answer` as a browser sees it: an [`ErrorPage`] with its status and
+/// headers, except the body's type and length.
+pub(crate) fn error_page<B>(req: &HttpRequest, answer: &HttpResponse<B>) -> HttpResponse {
+    let status = answer.status();
+    let mut page = HttpResponse::build(status);
+    for (name, value) in answer.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            page.append_header((name.clone(), value.clone()));
+        }
+    }
+    if !answer.head().keep_alive() {
+        page.force_close();
+    }
+    let retry_after = answer
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok()?.parse().ok());
+    html_page(page, &ErrorPage::new(status, retry_after, login_path(req)))
 }
 
 fn render_access_denied<B>(
@@ -268,9 +367,7 @@ fn render_access_denied<B>(
         .and_then(|error| error.as_error::<AccessDenied>())
         .cloned();
     let Some(denied) = denied.filter(|_| prefers_html(response.request())) else {
-        return Ok(ErrorHandlerResponse::Response(
-            response.map_into_left_body(),
-        ));
+        return render_error_page(response);
     };
     let mut page = HttpResponse::Forbidden();
     page.insert_header((header::WWW_AUTHENTICATE, denied.challenge()));
@@ -290,9 +387,7 @@ fn render_token_error<B>(
         .and_then(|error| error.as_error::<TokenError>())
         .copied();
     let Some(error) = error.filter(|_| prefers_html(response.request())) else {
-        return Ok(ErrorHandlerResponse::Response(
-            response.map_into_left_body(),
-        ));
+        return render_error_page(response);
     };
     let mut page = HttpResponse::Unauthorized();
     page.insert_header((header::WWW_AUTHENTICATE, error.challenge()));

@@ -10,7 +10,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use serde::Serialize;
+
+use crate::http::{ErrorBody, prefers_html};
+use crate::pages::error_page;
 
 /// Longest request target (path and query): a private link is ~4.2 KiB.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -28,12 +30,6 @@ pub enum RequestRejected {
     HeadersTooLarge,
     #[error("the request body is too large")]
     BodyTooLarge,
-}
-
-#[derive(Serialize)]
-struct ErrorBody {
-    error: &'static str,
-    message: String,
 }
 
 impl RequestRejected {
@@ -58,12 +54,10 @@ impl ResponseError for RequestRejected {
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status_code())
             // The rest of the request is not read: do not reuse the connection.
-            .insert_header((header::CONNECTION, "close"))
+            // (A `Connection` header alone is dropped by actix-http's encoder.)
+            .force_close()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(ErrorBody {
-                error: self.code(),
-                message: self.to_string(),
-            })
+            .json(ErrorBody::new(self.code(), self.to_string()))
     }
 }
 
@@ -105,9 +99,11 @@ pub async fn enforce(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if let Err(rejected) = check(req.request()) {
-        return Ok(req
-            .into_response(rejected.error_response())
-            .map_into_right_body());
+        let mut answer = rejected.error_response();
+        if prefers_html(req.request()) {
+            answer = error_page(req.request(), &answer);
+        }
+        return Ok(req.into_response(answer).map_into_right_body());
     }
     next.call(req)
         .await

@@ -1,6 +1,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+
+use crate::http::{BEARER_CHALLENGE, ErrorBody, bearer_challenge};
 
 /// Why a request carried no acceptable token. Every variant but
 /// [`Unconfigured`](TokenError::Unconfigured) is a 401 with an RFC 6750
@@ -26,12 +27,6 @@ pub enum TokenError {
     Unconfigured,
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
-    error: &'static str,
-    message: String,
-}
-
 impl TokenError {
     /// The stable, documented error code in the JSON body.
     pub fn code(self) -> &'static str {
@@ -47,16 +42,12 @@ impl TokenError {
     /// RFC 6750 3: no error code when no token was sent, `invalid_token` otherwise.
     pub fn challenge(self) -> &'static str {
         match self {
-            TokenError::Missing => r#"Bearer realm="tokengate""#,
-            TokenError::Expired => {
-                r#"Bearer realm="tokengate", error="invalid_token", error_description="The access token expired""#
-            }
+            TokenError::Missing => BEARER_CHALLENGE,
+            TokenError::Expired => bearer_challenge!("invalid_token", "The access token expired"),
             TokenError::Invalid | TokenError::Unconfigured => {
-                r#"Bearer realm="tokengate", error="invalid_token", error_description="The access token is invalid""#
+                bearer_challenge!("invalid_token", "The access token is invalid")
             }
-            TokenError::Revoked => {
-                r#"Bearer realm="tokengate", error="invalid_token", error_description="The session has ended""#
-            }
+            TokenError::Revoked => bearer_challenge!("invalid_token", "The session has ended"),
         }
     }
 }
@@ -73,17 +64,11 @@ impl ResponseError for TokenError {
         if *self == TokenError::Unconfigured {
             return HttpResponse::InternalServerError()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(ErrorBody {
-                    error: self.code(),
-                    message: self.to_string(),
-                });
+                .json(ErrorBody::new(self.code(), self.to_string()));
         }
         HttpResponse::Unauthorized()
             .insert_header((header::WWW_AUTHENTICATE, self.challenge()))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(ErrorBody {
-                error: self.code(),
-                message: self.to_string(),
-            })
+            .json(ErrorBody::new(self.code(), self.to_string()))
     }
 }

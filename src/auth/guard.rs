@@ -29,11 +29,11 @@ use std::sync::Arc;
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
 use arc_swap::ArcSwap;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::extractor::authenticate;
 use super::{AuthorizationClaims, Claims, TokenError};
+use crate::http::{ErrorBody, bearer_challenge};
 
 /// A group a handler demands. Declare fixed ones with [`role!`](crate::role).
 pub trait Role: 'static {
@@ -206,14 +206,6 @@ pub enum AccessDenied {
     InsufficientAuthentication,
 }
 
-#[derive(Serialize)]
-struct DeniedBody<'a> {
-    error: &'static str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    required_roles: Option<&'a [String]>,
-}
-
 impl AccessDenied {
     /// The stable, documented error code in the JSON body.
     pub fn code(&self) -> &'static str {
@@ -226,12 +218,14 @@ impl AccessDenied {
     /// The RFC 6750 `error` code of the challenge.
     pub fn challenge(&self) -> &'static str {
         match self {
-            AccessDenied::InsufficientRole { .. } => {
-                r#"Bearer realm="tokengate", error="insufficient_scope", error_description="The access token lacks a required role""#
-            }
-            AccessDenied::InsufficientAuthentication => {
-                r#"Bearer realm="tokengate", error="insufficient_user_authentication", error_description="A login with a second factor is required""#
-            }
+            AccessDenied::InsufficientRole { .. } => bearer_challenge!(
+                "insufficient_scope",
+                "The access token lacks a required role"
+            ),
+            AccessDenied::InsufficientAuthentication => bearer_challenge!(
+                "insufficient_user_authentication",
+                "A login with a second factor is required"
+            ),
         }
     }
 }
@@ -249,11 +243,7 @@ impl ResponseError for AccessDenied {
         HttpResponse::Forbidden()
             .insert_header((header::WWW_AUTHENTICATE, self.challenge()))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(DeniedBody {
-                error: self.code(),
-                message: self.to_string(),
-                required_roles,
-            })
+            .json(ErrorBody::new(self.code(), self.to_string()).required_roles(required_roles))
     }
 }
 

@@ -57,10 +57,12 @@ pub(crate) enum LoginRefused<'a> {
         (status = 429, description = "Too many attempts from this address or for this user \
             (`too_many_requests`)",
             headers(("Retry-After" = String, description = "Seconds to wait")),
-            content((super::Error = "application/json"), (String = "text/plain"))),
-        (status = 503, description = "Too many password checks queued (`busy`)",
+            content((super::Error = "application/json"), (String = "text/html"))),
+        (status = 503, description = "Too many password checks queued (`busy`), or the \
+            credential or session store is unreachable (`store_unavailable`, \
+            `temporarily_unavailable`)",
             headers(("Retry-After" = String, description = "Seconds to wait")),
-            body = super::Error),
+            content((super::Error = "application/json"), (String = "text/html"))),
     ),
 )]
 pub(crate) async fn login(
@@ -136,7 +138,6 @@ async fn attempt(
     let username = credentials.user_id().to_owned();
     let throttled = |throttled: Throttled| LoginError::Throttled {
         retry_after: throttled.retry_after,
-        wants_json,
     };
     match shared_limits {
         // With Redis, every replica counts against the same budget.
@@ -145,7 +146,7 @@ async fn attempt(
             Err(LimitError::Throttled(limited)) => return Err(throttled(limited)),
             Err(LimitError::Unavailable(error)) => {
                 log::warn!("login refused: {error}");
-                return Err(LoginError::Unavailable { wants_json });
+                return Err(LoginError::Unavailable);
             }
         },
         None => throttle
@@ -191,10 +192,9 @@ async fn attempt(
             roles.push(group.clone());
         }
     }
-    let extra = login
-        .extra_claims(&user)
-        .transpose()
-        .map_err(|e| LoginError::Internal(format!("the app's claims hook failed: {e}")))?;
+    let extra = login.extra_claims(&user).transpose().map_err(|e| {
+        LoginError::Internal(anyhow::Error::new(e).context("the app's claims hook failed"))
+    })?;
     complete_login(
         &req,
         &sessions,
@@ -229,7 +229,7 @@ pub(super) async fn complete_login(
         .await
         .map_err(|error| {
             log::warn!("login refused: {error}");
-            LoginError::Unavailable { wants_json }
+            LoginError::Unavailable
         })?;
     let issued = mint(
         issuer,
@@ -311,9 +311,9 @@ pub(super) async fn mint(
     let issued = if slow {
         web::block(sign)
             .await
-            .map_err(|e| LoginError::Internal(e.to_string()))?
+            .map_err(|e| LoginError::Internal(e.into()))?
     } else {
         sign()
     };
-    issued.map_err(|e| LoginError::Internal(e.to_string()))
+    issued.map_err(|e| LoginError::Internal(e.into()))
 }

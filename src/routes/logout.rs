@@ -35,16 +35,25 @@ pub(crate) struct LogoutForm {
         (status = 200, description = "A browser form post: the logged-out page", content_type = "text/html",
             body = String),
         (status = 400, description = "`invalid_request`: `everywhere` not `true`/`false`, a field \
-            given twice, not a form", body = super::oauth::OAuthErrorBody),
+            given twice, not a form", content(
+                (super::oauth::OAuthErrorBody = "application/json"),
+                (String = "text/html"),
+            )),
         (status = 401, description = "No token, or an expired or invalid one: `token_missing`, \
             `token_expired` or `token_invalid`",
             headers(("WWW-Authenticate" = String, description = "RFC 6750 Bearer challenge")),
-            body = super::Error),
+            content((super::Error = "application/json"), (String = "text/html"))),
         (status = 403, description = "Cookie-authenticated and posted from another site \
-            (`cross_site_request`)", body = super::oauth::OAuthErrorBody),
+            (`cross_site_request`)", content(
+                (super::oauth::OAuthErrorBody = "application/json"),
+                (String = "text/html"),
+            )),
         (status = 503, description = "The session store is unavailable (`temporarily_unavailable`)",
             headers(("Retry-After" = String, description = "Seconds to wait")),
-            body = super::oauth::OAuthErrorBody),
+            content(
+                (super::oauth::OAuthErrorBody = "application/json"),
+                (String = "text/html"),
+            )),
     ),
 )]
 pub async fn logout(

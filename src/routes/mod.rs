@@ -49,7 +49,7 @@ pub struct Paths;
 
 /// Every JSON error body: a stable, documented `error` code and a sentence.
 #[derive(serde::Serialize, utoipa::ToSchema)]
-#[allow(dead_code)] // A schema only; each boundary serializes its own.
+#[allow(dead_code)] // A schema only; the answers serialize `crate::http::ErrorBody`.
 pub(crate) struct Error {
     /// `token_missing`, `token_expired`, `token_invalid`, `invalid_credentials`,
     /// `too_many_requests`, `busy`, `uri_too_long`, ...

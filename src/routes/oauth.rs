@@ -3,8 +3,8 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 
+use crate::http::ErrorBody;
 use crate::sessions::{RETRY_AFTER, SessionError};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,24 +20,20 @@ pub enum OAuthError {
     CrossSite,
     #[error("the session store is unavailable; retry shortly")]
     Unavailable,
+    /// A server-side failure; its cause chain is logged, never shown.
     #[error("the request could not be completed")]
-    Internal(String),
+    Internal(#[source] anyhow::Error),
 }
 
 /// The RFC 6749 5.2 error body of `/token`, `/logout`, `/revoke` and the
-/// operator endpoints (the schema; each answer serializes `Body`).
+/// operator endpoints (the schema; each answer serializes
+/// [`ErrorBody::oauth`]).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct OAuthErrorBody {
     /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`,
     /// `cross_site_request`, `temporarily_unavailable`
     error: String,
-    error_description: String,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
     error_description: String,
 }
 
@@ -87,12 +83,9 @@ impl ResponseError for OAuthError {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER.as_secs().to_string()));
         }
         if let OAuthError::Internal(cause) = self {
-            log::error!("session request failed: {cause}");
+            log::error!("session request failed: {cause:#}");
         }
-        response.json(Body {
-            error: self.code(),
-            error_description: self.to_string(),
-        })
+        response.json(ErrorBody::oauth(self.code(), self.to_string()))
     }
 }
 

@@ -15,6 +15,7 @@ use super::{prefers_json, security_headers};
 use crate::auth::{AMR_OTP, AMR_PASSWORD, Claims, Issuer, Verifier};
 use crate::directory::Directory;
 use crate::error::{BASIC_CHALLENGE, LoginError};
+use crate::http::{ErrorBody, bearer_challenge};
 use crate::mfa::{MfaStore, MfaStoreError, STEP_SECONDS};
 use crate::pages::{CodeEntryPage, TokenRejectedPage, code_entry_page, html_page};
 use crate::proxy::client_ip;
@@ -23,7 +24,10 @@ use crate::throttle::LoginThrottle;
 
 /// The challenge on the `mfa_required` answer: RFC 9470's error code, since
 /// the credentials were right but one more factor is due.
-pub const MFA_REQUIRED_CHALLENGE: &str = r#"Bearer realm="tokengate", error="insufficient_user_authentication", error_description="A one-time code is required: POST it with the mfa_token to /login/totp""#;
+pub const MFA_REQUIRED_CHALLENGE: &str = bearer_challenge!(
+    "insufficient_user_authentication",
+    "A one-time code is required: POST it with the mfa_token to /login/totp"
+);
 
 /// `401 mfa_required`: the password was right; trade `mfa_token` and a code at `/login/totp`.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -46,11 +50,11 @@ pub(super) async fn mfa_challenge(
         let subject = username.to_owned();
         web::block(move || issuer.mint_mfa(&subject, ttl))
             .await
-            .map_err(|e| LoginError::Internal(e.to_string()))?
+            .map_err(|e| LoginError::Internal(e.into()))?
     } else {
         issuer.mint_mfa(username, ttl)
     }
-    .map_err(|e| LoginError::Internal(e.to_string()))?;
+    .map_err(|e| LoginError::Internal(e.into()))?;
     if wants_json {
         let mut response = HttpResponse::Unauthorized();
         security_headers(&mut response);
@@ -93,14 +97,9 @@ pub enum CodeError {
     Throttled(Duration),
     #[error(transparent)]
     Unavailable(#[from] MfaStoreError),
+    /// A server-side failure; its cause chain is logged, never shown.
     #[error("the login could not be completed")]
-    Internal(String),
-}
-
-#[derive(Serialize)]
-struct ErrorBody {
-    error: &'static str,
-    message: String,
+    Internal(#[source] anyhow::Error),
 }
 
 impl CodeError {
@@ -159,7 +158,7 @@ impl ResponseError for CodeError {
                 log::error!("second-factor step refused: {cause}");
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
-            CodeError::Internal(cause) => log::error!("second-factor step failed: {cause}"),
+            CodeError::Internal(cause) => log::error!("second-factor step failed: {cause:#}"),
             CodeError::CrossSite | CodeError::BadForm => {}
         }
         let message = match self {
@@ -168,10 +167,7 @@ impl ResponseError for CodeError {
             }
             other => other.to_string(),
         };
-        response.json(ErrorBody {
-            error: self.code(),
-            message,
-        })
+        response.json(ErrorBody::new(self.code(), message))
     }
 }
 
@@ -193,16 +189,16 @@ impl ResponseError for CodeError {
             (super::token::TokenResponse = "application/json"),
             (String = "text/html"),
         )),
-        (status = 400, description = "Missing form fields (`invalid_request`)", body = super::Error),
+        (status = 400, description = "Missing form fields (`invalid_request`)", content((super::Error = "application/json"), (String = "text/html"))),
         (status = 401, description = "Wrong or reused code (`invalid_code`), or a missing, \
             expired or spent mfa_token (`invalid_mfa_token`)",
             headers(("WWW-Authenticate" = String, description = "Challenge for the step to redo")),
             content((super::Error = "application/json"), (String = "text/html"))),
-        (status = 403, description = "Posted from another site (`cross_site_request`)", body = super::Error),
+        (status = 403, description = "Posted from another site (`cross_site_request`)", content((super::Error = "application/json"), (String = "text/html"))),
         (status = 429, description = "Too many attempts (`too_many_requests`)",
-            headers(("Retry-After" = String, description = "Seconds to wait")), body = super::Error),
+            headers(("Retry-After" = String, description = "Seconds to wait")), content((super::Error = "application/json"), (String = "text/html"))),
         (status = 503, description = "The second-factor store is unavailable (`unavailable`)",
-            headers(("Retry-After" = String, description = "Seconds to wait")), body = super::Error),
+            headers(("Retry-After" = String, description = "Seconds to wait")), content((super::Error = "application/json"), (String = "text/html"))),
     ),
 )]
 pub async fn login_totp(
@@ -312,10 +308,10 @@ async fn second_step(
     )
     .await
     .map_err(|error| match error {
-        LoginError::Unavailable { .. } => {
+        LoginError::Unavailable => {
             CodeError::Unavailable(MfaStoreError("the session store is unavailable".into()))
         }
-        other => CodeError::Internal(other.to_string()),
+        other => CodeError::Internal(other.into()),
     })
 }
 

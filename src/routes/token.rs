@@ -108,7 +108,7 @@ pub async fn token(
         refreshed.auth_time,
     )
     .await
-    .map_err(|error| OAuthError::Internal(error.to_string()))?;
+    .map_err(|error| OAuthError::Internal(error.into()))?;
     let mut response = HttpResponse::Ok();
     super::security_headers(&mut response);
     response.insert_header((header::PRAGMA, "no-cache"));

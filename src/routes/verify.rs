@@ -3,10 +3,10 @@ use std::cell::RefCell;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use serde::Serialize;
 
 use super::access::rfc3339;
 use crate::auth::{Authenticated, Claims, TokenError, check_roles, check_second_factor};
+use crate::http::ErrorBody;
 
 // oauth2-proxy's header names, so existing nginx `auth_request_set` lines
 // work unchanged. Parsed once: this route answers every protected request
@@ -137,12 +137,6 @@ impl Requirements {
 #[error("{0}")]
 struct BadRequirement(String);
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'static str,
-    message: &'a str,
-}
-
 impl ResponseError for BadRequirement {
     fn status_code(&self) -> StatusCode {
         StatusCode::BAD_REQUEST
@@ -151,10 +145,7 @@ impl ResponseError for BadRequirement {
     fn error_response(&self) -> HttpResponse {
         HttpResponse::BadRequest()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(ErrorBody {
-                error: "invalid_request",
-                message: &self.0,
-            })
+            .json(ErrorBody::new("invalid_request", self.0.as_str()))
     }
 }
 

@@ -159,6 +159,37 @@ async fn an_eight_kilobyte_token_is_refused_without_decoding() {
     assert_token_rejected(by_cookie, "token_invalid").await;
     // The private link's query is capped below that, as the request target.
     assert_eq!(by_query.status(), StatusCode::URI_TOO_LONG);
+    // The rest of the request was not read: the connection is not reused.
+    assert_eq!(by_query.headers()["connection"], "close");
+}
+
+#[tokio::test]
+async fn a_browser_following_an_overlong_link_gets_a_414_page() {
+    let app = spawn_app().await;
+    let link = app.url(&format!("/access?token={}", "e".repeat(9000)));
+
+    let response = app
+        .client
+        .get(link)
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::URI_TOO_LONG);
+    let headers = response.headers().clone();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{headers:?}"
+    );
+    assert_eq!(headers["connection"], "close");
+    assert!(headers.contains_key("content-security-policy"));
+    let page = response.text().await.unwrap();
+    assert!(page.contains("The request was refused"), "{page}");
+    assert!(!page.contains("eeee"), "the request is not echoed");
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{App, test};
 use reqwest::StatusCode as ReqwestStatus;
 use serde_json::Value;
@@ -159,7 +159,7 @@ async fn requests_without_credentials_do_not_count_against_the_limit() {
 }
 
 #[tokio::test]
-async fn browsers_get_a_plain_text_429() {
+async fn a_throttled_browser_gets_a_429_page_with_retry_after() {
     let app = spawn_app_with(&[
         ("TOKENGATE__LIMITS__LOGIN_PER_USER_PER_MINUTE", "1"),
         ("TOKENGATE__LIMITS__LOGIN_PER_USER_BURST", "1"),
@@ -168,6 +168,7 @@ async fn browsers_get_a_plain_text_429() {
     let attempt = || {
         app.client
             .get(app.url("/login"))
+            .header("Accept", BROWSER_ACCEPT)
             .basic_auth(USER, Some("wrong"))
             .send()
     };
@@ -179,11 +180,106 @@ async fn browsers_get_a_plain_text_429() {
     let response = attempt().await.unwrap();
 
     assert_eq!(response.status(), ReqwestStatus::TOO_MANY_REQUESTS);
+    let headers = response.headers().clone();
     assert!(
-        response.headers()["content-type"]
+        headers["content-type"]
             .to_str()
             .unwrap()
-            .starts_with("text/plain")
+            .starts_with("text/html"),
+        "{headers:?}"
     );
-    assert!(response.headers().contains_key("retry-after"));
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(headers.contains_key("content-security-policy"));
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Too many attempts"), "{page}");
+    assert!(
+        page.contains(&format!(r#"<span id="retry-seconds">{retry_after}</span>"#)),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "{page}");
+}
+
+/// What a browser sends on a navigation.
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// A user whose every password check takes long (argon2id, 40 passes), so a
+/// burst of logins fills the check queue; the hash itself is never matched.
+struct SlowHashStore;
+
+#[tokengate::async_trait]
+impl CredentialStore for SlowHashStore {
+    async fn find(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        let hash = PasswordHash::parse(
+            "$argon2id$v=19$m=19456,t=40,p=1$c29tZXNhbHRzb21lc2FsdA$\
+             AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .unwrap();
+        Ok((name == USER).then(|| UserRecord::new(name, hash)))
+    }
+}
+
+/// Logs in `USER` until the password-check queue is full, and returns the
+/// first answer that came back: the refused one. The checks still queued are
+/// abandoned with their requests, so the pool skips them.
+async fn login_until_busy(accept: &str) -> actix_web::dev::ServiceResponse {
+    use futures_util::StreamExt as _;
+    let gate = TokenGate::builder()
+        .secret("0123456789abcdef0123456789abcdef")
+        .credential_store(SlowHashStore)
+        .hash_threads(1)
+        .login_limits(limits((0, 0), (0, 0)))
+        .build()
+        .unwrap();
+    let app = test::init_service(App::new().configure(|cfg| gate.configure(cfg))).await;
+    // Two checks running, 64 queued (`hash_threads(1)`), and some to spare.
+    let mut logins: futures_util::stream::FuturesUnordered<_> = (0..80)
+        .map(|_| {
+            let request = test::TestRequest::get()
+                .uri("/login")
+                .peer_addr("192.0.2.1:4000".parse().unwrap())
+                .insert_header(("Authorization", basic(USER, "wrong")))
+                .insert_header(("Accept", accept))
+                .to_request();
+            test::call_service(&app, request)
+        })
+        .collect();
+    logins.next().await.unwrap()
+}
+
+#[actix_web::test]
+async fn a_busy_password_check_queue_gives_a_browser_a_503_page_with_retry_after() {
+    let response = login_until_busy(BROWSER_ACCEPT).await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let headers = response.headers().clone();
+    assert!(
+        headers
+            .get(header::CONTENT_TYPE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{headers:?}"
+    );
+    assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "1");
+    assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+    let page = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
+    assert!(page.contains("Busy: try again shortly"), "{page}");
+}
+
+#[actix_web::test]
+async fn a_busy_password_check_queue_gives_an_api_client_the_busy_json() {
+    let response = login_until_busy("application/json").await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+    let body: Value = test::read_body_json(response).await;
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "error": "busy",
+            "message": "too many logins are being checked; retry shortly",
+        })
+    );
 }
