@@ -122,7 +122,14 @@ pub fn sessions_command(cli: &Cli, command: &SessionsCommand) -> ExitCode {
         let until = crate::sessions::now_seconds()
             + settings.sessions.max_age.as_secs() as i64
             + settings.access_lifetime().as_secs() as i64;
-        store.end_user(name, epoch, until, None).await
+        store
+            .end_user(&crate::sessions::UserEnding {
+                user: name,
+                epoch_ms: epoch,
+                until,
+                fingerprint: None,
+            })
+            .await
     });
     match outcome {
         Ok(_) => {

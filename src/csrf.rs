@@ -8,6 +8,19 @@
 use actix_web::HttpRequest;
 use actix_web::http::header;
 
+use crate::auth::{TokenSource, Verifier};
+
+/// Whether `req` is authenticated by the token cookie and sent from another
+/// site: such a POST is refused. A Bearer or query token is never ambient,
+/// so another site's page cannot make the browser send one.
+pub fn is_cross_site_cookie_use(req: &HttpRequest, verifier: &Verifier) -> bool {
+    let from_cookie = matches!(
+        verifier.sources().locate(req),
+        Ok(Some((TokenSource::Cookie, _)))
+    );
+    from_cookie && !is_same_origin(req)
+}
+
 /// Whether a cookie-authenticated POST may proceed.
 pub fn is_same_origin(req: &HttpRequest) -> bool {
     if let Some(site) = req.headers().get("Sec-Fetch-Site") {

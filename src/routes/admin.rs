@@ -7,7 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::oauth::{OAuthError, form_fields};
 use crate::audit::Audit;
-use crate::auth::TokenSource;
 use crate::auth::{Operator, RequireRole, Verifier, check_username};
 use crate::csrf;
 use crate::sessions::SessionService;
@@ -65,13 +64,7 @@ pub async fn revoke_user_sessions(
     sessions: web::Data<SessionService>,
 ) -> Result<HttpResponse, OAuthError> {
     // The operator's cookie alone must not let another site end sessions.
-    let source = verifier
-        .sources()
-        .locate(&req)
-        .ok()
-        .flatten()
-        .map(|(s, _)| s);
-    if source == Some(TokenSource::Cookie) && !csrf::is_same_origin(&req) {
+    if csrf::is_cross_site_cookie_use(&req, &verifier) {
         return Err(OAuthError::CrossSite);
     }
     let fields = form_fields(&req, &body)?;

@@ -75,14 +75,88 @@ pub(crate) async fn login(
 ) -> Result<HttpResponse, LoginError> {
     let started = Instant::now();
     let user = basic_credentials(&req).map(|c| c.user_id().to_owned());
-    let result = attempt(
-        req.clone(),
-        login,
-        issuer,
-        throttle,
-        sessions,
-        shared_limits,
-    )
+    // The attempt as a block, so every early return is recorded below.
+    let result: Result<HttpResponse, LoginError> = async {
+        let wants_json = prefers_json(&req);
+        let rejected = || LoginError::InvalidCredentials {
+            wants_json,
+            login_href: login_path(&req),
+        };
+        let Some(credentials) = basic_credentials(&req) else {
+            return Err(rejected());
+        };
+        let username = credentials.user_id().to_owned();
+        let throttled = |throttled: Throttled| LoginError::Throttled {
+            retry_after: throttled.retry_after,
+        };
+        match shared_limits {
+            // With Redis, every replica counts against the same budget.
+            Some(limits) => match limits.check(client_ip(&req), &username).await {
+                Ok(()) => {}
+                Err(LimitError::Throttled(limited)) => return Err(throttled(limited)),
+                Err(LimitError::Unavailable(error)) => {
+                    log::warn!("login refused: {error}");
+                    return Err(LoginError::Unavailable);
+                }
+            },
+            None => throttle
+                .check(client_ip(&req), &username)
+                .map_err(throttled)?,
+        }
+        let password = credentials.password().unwrap_or_default().to_owned();
+        let store = login.store();
+        let user = store
+            .find(&username)
+            .await
+            .map_err(LoginError::StoreUnavailable)?;
+        // An unknown user costs the same hashes as anyone else, and gets the same answer.
+        let own = user.as_ref().map(|user| user.password_hash.clone());
+        let verified = login.pool.verify(own, store.stand_ins(), password).await?;
+        let Some(user) = user.filter(|_| verified) else {
+            return Err(rejected());
+        };
+
+        // Optional, so an app registering only the login's own data still works:
+        // without a directory, nobody has groups-file roles or a second factor.
+        let entries = req.app_data::<web::Data<Directory>>().map(|d| d.load());
+        if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&user.name)) {
+            let ttl = entries.mfa.token_ttl;
+            let login_href = login_path(&req);
+            let mut challenge = mfa_challenge(
+                wants_json,
+                issuer.into_inner(),
+                &user.name,
+                ttl,
+                &login_href,
+            )
+            .await?;
+            challenge
+                .extensions_mut()
+                .insert(LoginOutcome("mfa_required"));
+            return Ok(challenge);
+        }
+        // The store's groups and the groups file's, each once.
+        let mut roles = user.groups.clone();
+        for group in entries.iter().flat_map(|e| e.groups.of(&user.name)) {
+            if !roles.contains(group) {
+                roles.push(group.clone());
+            }
+        }
+        let extra = login.extra_claims(&user).transpose().map_err(|e| {
+            LoginError::Internal(anyhow::Error::new(e).context("the app's claims hook failed"))
+        })?;
+        complete_login(
+            &req,
+            &sessions,
+            issuer.into_inner(),
+            &user.name,
+            roles,
+            &[AMR_PASSWORD],
+            extra,
+            wants_json,
+        )
+        .await
+    }
     .await;
     record_login(&req, user.as_deref(), &result, started.elapsed());
     result
@@ -117,95 +191,6 @@ pub(super) fn record_login(
         (Err(LoginError::Throttled { .. }), Some(user)) => audit.login_throttled(req, user),
         _ => audit.login_failed(req, user, outcome),
     }
-}
-
-async fn attempt(
-    req: HttpRequest,
-    login: web::Data<Login>,
-    issuer: web::Data<Issuer>,
-    throttle: web::Data<LoginThrottle>,
-    sessions: web::Data<SessionService>,
-    shared_limits: Option<web::Data<SharedLimits>>,
-) -> Result<HttpResponse, LoginError> {
-    let wants_json = prefers_json(&req);
-    let rejected = || LoginError::InvalidCredentials {
-        wants_json,
-        login_href: login_path(&req),
-    };
-    let Some(credentials) = basic_credentials(&req) else {
-        return Err(rejected());
-    };
-    let username = credentials.user_id().to_owned();
-    let throttled = |throttled: Throttled| LoginError::Throttled {
-        retry_after: throttled.retry_after,
-    };
-    match shared_limits {
-        // With Redis, every replica counts against the same budget.
-        Some(limits) => match limits.check(client_ip(&req), &username).await {
-            Ok(()) => {}
-            Err(LimitError::Throttled(limited)) => return Err(throttled(limited)),
-            Err(LimitError::Unavailable(error)) => {
-                log::warn!("login refused: {error}");
-                return Err(LoginError::Unavailable);
-            }
-        },
-        None => throttle
-            .check(client_ip(&req), &username)
-            .map_err(throttled)?,
-    }
-    let password = credentials.password().unwrap_or_default().to_owned();
-    let store = login.store();
-    let user = store
-        .find(&username)
-        .await
-        .map_err(LoginError::StoreUnavailable)?;
-    // An unknown user costs the same hashes as anyone else, and gets the same answer.
-    let own = user.as_ref().map(|user| user.password_hash.clone());
-    let verified = login.pool.verify(own, store.stand_ins(), password).await?;
-    let Some(user) = user.filter(|_| verified) else {
-        return Err(rejected());
-    };
-
-    // Optional, so an app registering only the login's own data still works:
-    // without a directory, nobody has groups-file roles or a second factor.
-    let entries = req.app_data::<web::Data<Directory>>().map(|d| d.load());
-    if let Some(entries) = entries.as_ref().filter(|e| e.totp.is_enrolled(&user.name)) {
-        let ttl = entries.mfa.token_ttl;
-        let login_href = login_path(&req);
-        let mut challenge = mfa_challenge(
-            wants_json,
-            issuer.into_inner(),
-            &user.name,
-            ttl,
-            &login_href,
-        )
-        .await?;
-        challenge
-            .extensions_mut()
-            .insert(LoginOutcome("mfa_required"));
-        return Ok(challenge);
-    }
-    // The store's groups and the groups file's, each once.
-    let mut roles = user.groups.clone();
-    for group in entries.iter().flat_map(|e| e.groups.of(&user.name)) {
-        if !roles.contains(group) {
-            roles.push(group.clone());
-        }
-    }
-    let extra = login.extra_claims(&user).transpose().map_err(|e| {
-        LoginError::Internal(anyhow::Error::new(e).context("the app's claims hook failed"))
-    })?;
-    complete_login(
-        &req,
-        &sessions,
-        issuer.into_inner(),
-        &user.name,
-        roles,
-        &[AMR_PASSWORD],
-        extra,
-        wants_json,
-    )
-    .await
 }
 
 /// A login whose every factor passed: starts the session, mints its first

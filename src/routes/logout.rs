@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::oauth::{OAuthError, form_fields};
 use super::token::cleared_cookies;
 use crate::audit::Audit;
-use crate::auth::TokenSource;
 use crate::auth::{Claims, TokenError, Verifier};
 use crate::csrf;
 use crate::pages::{TokenRejectedPage, html_page};
@@ -70,13 +69,7 @@ pub async fn logout(
             return Err(OAuthError::InvalidRequest("everywhere must be true or false").into());
         }
     };
-    let source = verifier
-        .sources()
-        .locate(&req)
-        .ok()
-        .flatten()
-        .map(|(s, _)| s);
-    if source == Some(TokenSource::Cookie) && !csrf::is_same_origin(&req) {
+    if csrf::is_cross_site_cookie_use(&req, &verifier) {
         return Err(OAuthError::CrossSite.into());
     }
     match verifier.authenticate::<Claims>(&req) {

@@ -21,6 +21,7 @@ pub use self::redis::RedisStore;
 pub use limits::{LimitError, SharedLimits};
 pub use revocations::{Revocations, now_ms, now_seconds, session_start_ms};
 use store::Rotation;
+pub use store::UserEnding;
 pub use store::{SessionRecord, Store, StoreError};
 
 use crate::config::SessionsSettings;
@@ -316,7 +317,15 @@ impl SessionService {
     async fn end_user(&self, user: &str, fingerprint: Option<&str>) -> Result<bool, SessionError> {
         let epoch = now_ms();
         let until = now_seconds() + self.max_age.as_secs() as i64 + self.access_lifetime() as i64;
-        let moved = self.store.end_user(user, epoch, until, fingerprint).await?;
+        let moved = self
+            .store
+            .end_user(&UserEnding {
+                user,
+                epoch_ms: epoch,
+                until,
+                fingerprint,
+            })
+            .await?;
         if moved {
             self.revocations.end_user(user, epoch, until);
         }

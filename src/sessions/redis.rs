@@ -24,7 +24,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
 use super::revocations::{Revocations, now_seconds};
-use super::store::{Found, Rotation, SessionRecord, StoreError};
+use super::store::{Found, Rotation, SessionRecord, StoreError, UserEnding};
 
 pub const PREFIX: &str = "tokengate:";
 pub const CHANNEL: &str = "tokengate:revocations";
@@ -239,22 +239,16 @@ impl RedisStore {
             .map_err(unavailable)
     }
 
-    pub async fn end_user(
-        &self,
-        user: &str,
-        epoch_ms: i64,
-        until: i64,
-        fingerprint: Option<&str>,
-    ) -> Result<bool, StoreError> {
+    pub async fn end_user(&self, ending: &UserEnding<'_>) -> Result<bool, StoreError> {
         let moved: i64 = self
             .end_user
-            .key(key("epoch", user))
-            .key(key("password", user))
-            .arg(epoch_ms)
-            .arg(until)
+            .key(key("epoch", ending.user))
+            .key(key("password", ending.user))
+            .arg(ending.epoch_ms)
+            .arg(ending.until)
             .arg(CHANNEL)
-            .arg(user)
-            .arg(fingerprint.unwrap_or(""))
+            .arg(ending.user)
+            .arg(ending.fingerprint.unwrap_or(""))
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;

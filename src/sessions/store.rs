@@ -41,6 +41,17 @@ pub struct Rotation<'a> {
     pub new_exp: i64,
 }
 
+/// Every session of `user` started up to `epoch_ms` is over. With
+/// `fingerprint` (of a changed password), only the first replica to report
+/// that fingerprint moves the epoch.
+pub struct UserEnding<'a> {
+    pub user: &'a str,
+    pub epoch_ms: i64,
+    /// Until when the epoch must be remembered, seconds since the epoch.
+    pub until: i64,
+    pub fingerprint: Option<&'a str>,
+}
+
 pub struct Found {
     pub sid: String,
     pub record: SessionRecord,
@@ -115,19 +126,11 @@ impl Store {
         }
     }
 
-    /// Records that `user`'s sessions started up to `epoch_ms` are over.
-    /// With `fingerprint` (of a changed password), only the first replica to
-    /// report that fingerprint moves the epoch; returns whether it moved.
-    pub async fn end_user(
-        &self,
-        user: &str,
-        epoch_ms: i64,
-        until: i64,
-        fingerprint: Option<&str>,
-    ) -> Result<bool, StoreError> {
+    /// Records `ending`; returns whether the user's epoch moved.
+    pub async fn end_user(&self, ending: &UserEnding<'_>) -> Result<bool, StoreError> {
         match self {
             Store::Memory(_) => Ok(true),
-            Store::Redis(store) => store.end_user(user, epoch_ms, until, fingerprint).await,
+            Store::Redis(store) => store.end_user(ending).await,
         }
     }
 }
