@@ -96,6 +96,7 @@ def bench_env(workdir, port, **settings):
         "TOKENGATE__USERS__FILE": str(users),
         "TOKENGATE__LIMITS__LOGIN_PER_IP_PER_MINUTE": "0",
         "TOKENGATE__LIMITS__LOGIN_PER_USER_PER_MINUTE": "0",
+        "TOKENGATE__LIMITS__LOGIN_PER_USER_CEILING_PER_MINUTE": "0",
     }
     env.update({f"TOKENGATE__{key.upper()}": value for key, value in settings.items()})
     return env

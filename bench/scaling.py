@@ -13,8 +13,12 @@
   keep-alive, so the measurement runs inside that window): RSS per
   connection, and /access p99 beside them against without.
 
-Revoked sessions (0 / 10,000 / 1,000,000) join once the sessions work is on
-main. Prints Markdown; --write puts it into BENCHMARKS.md between the
+- ended sessions: three servers on one Redis (a database each) holding 0,
+  10,000 and 1,000,000 revoked session ids, loaded before start so each
+  replica's resync reads them all into its in-memory revocation state:
+  start to synced, RSS per entry, /access in alternating rounds.
+
+Prints Markdown; --write puts it into BENCHMARKS.md between the
 scaling markers. --smoke: debug build, tiny sizes, nothing written (CI).
 
 Usage: bench/scaling.py [--rounds 3] [--duration 5] [--write] [--smoke]
@@ -215,6 +219,76 @@ def connections_scaling(workdir, args, port):
     ]
 
 
+def load_revoked(redis_port, db, count):
+    """count `revoked:` records, as END_SESSION writes them, via redis-cli --pipe."""
+    if count == 0:
+        return
+    until = int(time.time()) + 3600
+    commands = []
+    for index in range(count):
+        sid = f"00000000-0000-7000-8000-{index:012x}"
+        parts = [b"SET", f"tokengate:revoked:{sid}".encode(), b"1", b"EXAT", str(until).encode()]
+        commands.append(b"*5\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+    subprocess.run(["redis-cli", "-p", str(redis_port), "-n", str(db), "--pipe"],
+                   input=b"".join(commands), check=True, stdout=subprocess.DEVNULL)
+
+
+def wait_synced(server, deadline_s=300):
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(server.url("/readyz"), timeout=1) as response:
+                if __import__("json").load(response)["sessions"]["synced"] is True:
+                    return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"tokengate on {server.port} never synced")
+
+
+def revoked_scaling(workdir, args, port):
+    import sessions  # its Redis helper: a private redis-server, persistence off
+    redis = sessions.Redis()
+    servers, synced_s, rss = {}, {}, {}
+    try:
+        for db, count in enumerate(args.revoked_counts):
+            load_revoked(redis.port, db, count)
+            started = time.monotonic()
+            server = Tokengate(workdir, port + db,
+                               sessions__store=f"redis://127.0.0.1:{redis.port}/{db}",
+                               server__instance_id=f"revoked-{count}")
+            servers[count] = server
+            wait_synced(server)
+            synced_s[count] = time.monotonic() - started
+            time.sleep(1)
+            rss[count] = server.rss_kib()
+        tokens = {count: server.token() for count, server in servers.items()}
+        runs = {count: [] for count in servers}
+        for _ in range(args.rounds):
+            for count, server in servers.items():
+                load.PORT = server.port
+                runs[count].append(load.wrk("/access", [f"Authorization: Bearer {tokens[count]}"],
+                                            connections=32, duration=args.duration,
+                                            pid=server.process.pid))
+    finally:
+        for server in servers.values():
+            server.stop()
+        redis.stop()
+    smallest = args.revoked_counts[0]
+    base = statistics.median(r["rps"] for r in runs[smallest])
+    lines = ["| ended sessions held | start to synced | RSS | /access req/s (median) | each round "
+             "| CPU µs/req | ÷ none |", "|---:|---:|---:|---:|---|---:|---:|"]
+    for count, rounds in runs.items():
+        rps = statistics.median(r["rps"] for r in rounds)
+        cpu = statistics.median(r["cpu_us"] for r in rounds)
+        each = " / ".join(f"{r['rps']:.0f}" for r in rounds)
+        extra = (rss[count] - rss[smallest]) * 1024 / count if count else 0
+        per_entry = f" ({extra:.0f} B each)" if count else ""
+        lines.append(f"| {count:,} | {synced_s[count]:.1f} s | {rss[count] / 1024:.1f} MB"
+                     f"{per_entry} | {rps:.0f} | {each} | {cpu:.1f} | {rps / base:.2f} |")
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -224,9 +298,10 @@ def main():
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     args.key_counts, args.user_counts = [1, 10, 100], [1_000, 100_000]
+    args.revoked_counts = [0, 10_000, 1_000_000]
     if args.smoke:
         args.rounds, args.duration, args.connections = 1, 1, 50
-        args.key_counts, args.user_counts = [1, 3], [10]
+        args.key_counts, args.user_counts, args.revoked_counts = [1, 3], [10], [0, 100]
         load.BINARY = ROOT / "target" / "debug" / "tokengate"
         subprocess.run(["cargo", "build", "--quiet", "--bin", "tokengate"], cwd=ROOT, check=True)
     else:
@@ -238,9 +313,10 @@ def main():
         lines = keys_scaling(workdir, args, 22110)
         lines += [""] + users_scaling(workdir, args, 22120)
         lines += [""] + connections_scaling(workdir, args, 22121)
+        lines += [""] + revoked_scaling(workdir, args, 22130)
     lines += ["", f"{os.cpu_count()} cores shared with wrk and the client; load average before "
               f"the run {load.LOAD_BEFORE:.2f}; wrk -t1 -c32, {args.duration} s, {args.rounds} "
-              f"alternating rounds for the key rows."]
+              f"alternating rounds for the key and ended-session rows."]
     table = "\n".join(lines)
     print(table)
     if args.write and not args.smoke:
