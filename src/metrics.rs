@@ -11,16 +11,12 @@
 //! counts, under its own label, rather than being lost.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -28,6 +24,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
+
+// Built once from fixed names and only read per request, so a fast unkeyed
+// hash cannot be flooded; SipHash showed in the per-request cost.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// The scrape's content type: the Prometheus text format, which every
 /// scraper and `promtool check metrics` read.
@@ -106,9 +106,9 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RouteLabels, Counter>,
     /// Counters of the registered routes, by route, then status class.
-    route_counters: HashMap<String, [Counter; 5]>,
+    route_counters: FastMap<String, [Counter; 5]>,
     token_checks: Family<CheckLabels, Counter>,
-    token_counters: HashMap<&'static str, Counter>,
+    token_counters: FastMap<&'static str, Counter>,
     token_check_seconds: Histogram,
     logins: Family<OutcomeLabels, Counter>,
     login_seconds: Histogram,
@@ -268,7 +268,7 @@ impl Metrics {
 
     /// One answered request: `route` is the matched pattern, `None` for a 404.
     pub fn request(&self, route: Option<&str>, status: StatusCode) {
-        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        let class = status_class(status);
         let route = route.unwrap_or(UNMATCHED_ROUTE);
         match self.route_counters.get(route) {
             Some(counters) => counters[class].inc(),
@@ -287,10 +287,12 @@ impl Metrics {
     /// given to [`Metrics::new`] (no allocation: they have no parameters),
     /// else the pattern that matches it, else `unmatched`.
     pub fn request_to(&self, req: &HttpRequest, status: StatusCode) {
-        if self.route_counters.contains_key(req.path()) {
-            return self.request(Some(req.path()), status);
+        match self.route_counters.get(req.path()) {
+            Some(counters) => {
+                counters[status_class(status)].inc();
+            }
+            None => self.request(req.match_pattern().as_deref(), status),
         }
-        self.request(req.match_pattern().as_deref(), status);
     }
 
     /// One token check: `reason` is `valid` or why the token was refused.
@@ -421,23 +423,9 @@ pub async fn serve(
         .body(metrics.render())
 }
 
-/// Middleware counting every answer by route pattern and status class,
-/// including those a middleware gave (a refused oversized request).
-pub fn count_requests<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> {
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    async move {
-        let result = next.call(req).await;
-        if let Some(metrics) = metrics {
-            match &result {
-                Ok(response) => metrics.request_to(response.request(), response.status()),
-                Err(error) => metrics.request(None, error.as_response_error().status_code()),
-            }
-        }
-        result
-    }
+/// 1xx..5xx as 0..4.
+fn status_class(status: StatusCode) -> usize {
+    usize::from(status.as_u16() / 100).clamp(1, 5) - 1
 }
 
 #[cfg(test)]

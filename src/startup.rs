@@ -113,10 +113,6 @@ impl Application {
             App::new()
                 .wrap(DefaultHeaders::new().add((INSTANCE_ID_HEADER, instance_id.header_value())))
                 .wrap(middleware::from_fn(request_limits::enforce))
-                .wrap(middleware::Condition::new(
-                    metrics_enabled,
-                    middleware::from_fn(metrics::count_requests),
-                ))
                 .wrap(middleware::from_fn(telemetry::access_log))
                 .configure(|cfg| gate.configure(cfg))
                 .app_data(audit.clone())

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use actix_web::HttpMessage;
+use actix_web::{HttpMessage, web};
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -22,6 +22,7 @@ use actix_web::middleware::Next;
 use log::kv::{self, VisitSource};
 
 use crate::config::LogFormat;
+use crate::metrics::Metrics;
 use crate::proxy;
 
 /// Query parameters whose values are credentials.
@@ -230,7 +231,9 @@ impl<'kvs> VisitSource<'kvs> for JsonFields<'_> {
 
 /// Middleware: gives the request its id (a trusted proxy's, or a fresh
 /// one), runs it with that id in scope for every log line, echoes the id in
-/// the response, and writes the access-log line.
+/// the response, writes the access-log line and counts the answer in
+/// `tokengate_http_requests_total` (one pass per request for both, since a
+/// middleware layer of its own cost more than the counting; BENCHMARKS.md).
 ///
 /// The line deliberately omits the Referer (it can hold a private link) and
 /// prints the request target with credential parameters redacted. The
@@ -261,21 +264,32 @@ pub fn access_log<B: MessageBody + 'static>(
         ),
     });
     let header = id.0.clone();
+    // Absent when `metrics.enabled = false`: then nothing is counted.
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     CURRENT_REQUEST.scope(id, async move {
         let mut result = next.call(req).await;
         let (status, size) = match &mut result {
             Ok(response) => {
                 response.headers_mut().insert(REQUEST_ID_HEADER, header);
-                let size = match response.response().body().size() {
-                    BodySize::Sized(bytes) => bytes.to_string(),
-                    BodySize::None => "0".to_owned(),
-                    BodySize::Stream => "-".to_owned(),
-                };
-                (response.status(), size)
+                if let Some(metrics) = &metrics {
+                    metrics.request_to(response.request(), response.status());
+                }
+                (response.status(), response.response().body().size())
             }
-            Err(error) => (error.as_response_error().status_code(), "-".to_owned()),
+            Err(error) => {
+                let status = error.as_response_error().status_code();
+                if let Some(metrics) = &metrics {
+                    metrics.request(None, status);
+                }
+                (status, BodySize::Stream)
+            }
         };
         if let Some(line) = line {
+            let size = match size {
+                BodySize::Sized(bytes) => bytes.to_string(),
+                BodySize::None => "0".to_owned(),
+                BodySize::Stream => "-".to_owned(),
+            };
             line.log(status.as_u16(), &size, started);
         }
         result
