@@ -5,7 +5,9 @@ counters, sends N keep-alive requests and reads the totals back. Unlike
 req/s, the counts do not move with the machine's load, so they compare
 builds and routes exactly (BENCHMARKS.md, "Where /access's time goes").
 
-Usage: bench/callgrind.py [--requests 2000] [PATH ...]  (default: /bare /access)
+Usage: bench/callgrind.py [--requests 2000] [--metrics-off] [PATH ...]  (default: /bare /access)
+--metrics-off runs with `metrics.enabled = false`: the difference is what
+the metrics cost per request, exactly.
 Builds with the `bench-routes` cargo feature, which /bare needs.
 Needs valgrind (Debian's package). Leaves the profiles in target/callgrind/
 for callgrind_annotate --inclusive=yes.
@@ -57,8 +59,8 @@ def login(connection):
     return re.search(r'"access_token":"([^"]+)"', body).group(1)
 
 
-def profile(path, requests, env):
-    name = path.strip("/").replace("/", "_") or "root"
+def profile(path, requests, env, suffix=""):
+    name = (path.strip("/").replace("/", "_") or "root") + suffix
     out = OUT / f"{name}.out"
     process = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(load.BINARY)],
@@ -83,17 +85,20 @@ def profile(path, requests, env):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--metrics-off", action="store_true")
     parser.add_argument("paths", nargs="*", default=["/bare", "/access"])
     args = parser.parse_args()
     subprocess.run(load.BUILD, cwd=load.ROOT, check=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    for stale in OUT.glob("*.out*"):
+    for stale in OUT.glob(f"*{'-metrics-off' if args.metrics_off else ''}.out*"):
         stale.unlink()
-    env = load.bench_env(OUT, PORT, server__workers="1", server__bare_route="true")
+    env = load.bench_env(OUT, PORT, server__workers="1", server__bare_route="true",
+                         metrics__enabled="false" if args.metrics_off else "true")
+    suffix = "-metrics-off" if args.metrics_off else ""
     print("| route | instructions per request | profile |")
     print("|---|---:|---|")
     for path in args.paths:
-        per_request, dumped = profile(path, args.requests, env)
+        per_request, dumped = profile(path, args.requests, env, suffix)
         print(f"| {path} | {per_request / 1000:.1f}k | {dumped.relative_to(load.ROOT)} |")
 
 

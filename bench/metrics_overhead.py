@@ -7,6 +7,10 @@ medians reported. Uses bench/load.py's helpers: the same environment, wrk
 settings and CPU-per-request reading.
 
 Usage: bench/metrics_overhead.py [--binary target/release/tokengate] [--rounds 6] [--duration 8]
+
+With --before-binary OLD it compares two builds instead, both with metrics
+on: OLD (before) against --binary (after), the same ABBA rounds; the
+before/after figure of a change to the request path.
 """
 
 import argparse
@@ -41,8 +45,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--before-binary", help="compare this build (before) with --binary")
     args = parser.parse_args()
-    binaries = {"before": args.binary, "after": args.binary}
+    binaries = {"before": args.before_binary or args.binary, "after": args.binary}
+    metrics_on = {"before": bool(args.before_binary), "after": True}
     results = {name: [] for name in binaries}
     with tempfile.TemporaryDirectory() as tmp:
         processes, tokens = {}, {}
@@ -50,7 +56,7 @@ def main():
             for name, binary in binaries.items():
                 workdir = Path(tmp) / name
                 workdir.mkdir()
-                processes[name] = start(binary, workdir, PORTS[name], metrics=name == "after")
+                processes[name] = start(binary, workdir, PORTS[name], metrics=metrics_on[name])
                 load.PORT = PORTS[name]
                 tokens[name] = load.login_token()
                 load.wrk("/access", [f"Authorization: Bearer {tokens[name]}"], duration=2)
@@ -76,7 +82,10 @@ def main():
         "|---|---:|---|---:|---:|",
     ]
     for name in binaries:
-        label = "metrics off (before)" if name == "before" else "metrics on (after)"
+        if args.before_binary:
+            label = f"{name}: `{binaries[name]}`"
+        else:
+            label = "metrics off (before)" if name == "before" else "metrics on (after)"
         each = " / ".join(f"{r['rps']:.0f}" for r in results[name])
         lines.append(f"| {label} | {median(name, 'rps'):.0f} | {each} | {median(name, 'p99'):.2f} | "
                      f"{median(name, 'cpu_us'):.1f} |")

@@ -165,7 +165,10 @@ impl Metrics {
         let token_check_seconds = Histogram::new(exponential_buckets(1e-6, 2.0, 13));
         registry.register_with_unit(
             "token_check_duration",
-            "Time to find and verify a request's token",
+            format!(
+                "Time to find and verify a request's token, for one check in \
+                 {TOKEN_CHECK_SAMPLE} on each worker (tokengate_token_checks_total counts every one)"
+            ),
             Unit::Seconds,
             token_check_seconds.clone(),
         );
@@ -295,13 +298,16 @@ impl Metrics {
         }
     }
 
-    /// One token check: `reason` is `valid` or why the token was refused.
-    pub fn token_check(&self, reason: &'static str, took: Duration) {
+    /// One token check: `reason` is `valid` or why the token was refused;
+    /// `took` when this check was timed (see [`time_this_check`]).
+    pub fn token_check(&self, reason: &'static str, took: Option<Duration>) {
         match self.token_counters.get(reason) {
             Some(counter) => counter.inc(),
             None => self.token_checks.get_or_create(&check_labels(reason)).inc(),
         };
-        self.token_check_seconds.observe(took.as_secs_f64());
+        if let Some(took) = took {
+            self.token_check_seconds.observe(took.as_secs_f64());
+        }
     }
 
     /// One login attempt's outcome (see [`LOGIN_OUTCOMES`]) and how long it took.
@@ -423,6 +429,30 @@ pub async fn serve(
         .body(metrics.render())
 }
 
+/// One token check in this many is timed, on each worker. Two clock reads
+/// and a histogram observation on every check cost /access about 1 % of its
+/// instructions (BENCHMARKS.md, "Metrics overhead"); a sample of the checks
+/// gives the same distribution.
+pub const TOKEN_CHECK_SAMPLE: u32 = 16;
+
+thread_local! {
+    static CHECKS_UNTIL_TIMED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the token check about to run is one of the timed sample.
+pub fn time_this_check() -> bool {
+    CHECKS_UNTIL_TIMED.with(|left| match left.get() {
+        0 => {
+            left.set(TOKEN_CHECK_SAMPLE - 1);
+            true
+        }
+        n => {
+            left.set(n - 1);
+            false
+        }
+    })
+}
+
 /// 1xx..5xx as 0..4.
 fn status_class(status: StatusCode) -> usize {
     usize::from(status.as_u16() / 100).clamp(1, 5) - 1
@@ -473,8 +503,8 @@ mod tests {
         metrics.request(Some("/access"), StatusCode::UNAUTHORIZED);
         metrics.request(None, StatusCode::NOT_FOUND);
         metrics.request(Some("/added-later"), StatusCode::OK);
-        metrics.token_check("expired", Duration::from_micros(5));
-        metrics.token_check("revoked", Duration::from_micros(5));
+        metrics.token_check("expired", Some(Duration::from_micros(5)));
+        metrics.token_check("revoked", None);
         metrics.login("mfa_required", Duration::from_millis(30));
         metrics.signing_key("old");
         metrics.signing_key("new");
@@ -501,11 +531,24 @@ mod tests {
                 "1",
             ),
             (r#"tokengate_logins_total{outcome="mfa_required"}"#, "1"),
-            (r#"tokengate_token_check_duration_seconds_count"#, "2"),
+            // Only the timed check is in the histogram.
+            (r#"tokengate_token_check_duration_seconds_count"#, "1"),
             (r#"tokengate_signing_key_info{kid="new"}"#, "1"),
         ] {
             assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
         }
         assert!(!text.contains(r#"kid="old""#), "{text}");
+    }
+
+    #[test]
+    fn one_token_check_in_the_sample_size_is_timed() {
+        let timed = std::thread::spawn(|| {
+            (0..TOKEN_CHECK_SAMPLE * 4)
+                .filter(|_| time_this_check())
+                .count()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(timed, 4);
     }
 }

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Claims, TokenError, Verifier};
 use crate::audit::Audit;
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 
 /// A request whose token was valid. Taking it as a handler argument means the
 /// handler body runs only for valid, unexpired tokens; any failure answers 401
@@ -60,13 +60,15 @@ pub(crate) fn authenticate<C: DeserializeOwned + 'static>(
         return Err(TokenError::Unconfigured);
     };
     let metrics = req.app_data::<web::Data<Metrics>>();
-    let started = metrics.map(|_| Instant::now());
+    let started = metrics
+        .filter(|_| metrics::time_this_check())
+        .map(|_| Instant::now());
     let checked = verifier.check(req);
-    if let (Some(metrics), Some(started)) = (metrics, started) {
+    if let Some(metrics) = metrics {
         let reason = checked
             .as_ref()
             .map_or_else(|refusal| refusal.as_str(), |_| "valid");
-        metrics.token_check(reason, started.elapsed());
+        metrics.token_check(reason, started.map(|started| started.elapsed()));
     }
     checked.map_err(|refusal| {
         if let Some(audit) = Audit::of(req) {
