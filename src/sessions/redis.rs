@@ -299,44 +299,52 @@ fn apply(revocations: &Revocations, message: &str) {
     }
 }
 
+/// Records read per round trip at resync: one round trip per record took a
+/// replica 100 s to resync a million ended sessions (BENCHMARKS.md, Scaling).
+const RESYNC_BATCH: usize = 1000;
+
 /// Reads every revocation and epoch in the store into `revocations`.
 pub async fn resync(
     connection: &mut ConnectionManager,
     revocations: &Revocations,
 ) -> Result<(usize, usize), StoreError> {
+    // -1 (no expiry) never happens for our keys; keep such an entry a day.
+    let or_a_day = |until: i64| {
+        if until > 0 {
+            until
+        } else {
+            now_seconds() + 86_400
+        }
+    };
     let revoked = scan(connection, &key("revoked", "*")).await?;
-    for name in &revoked {
-        let until: i64 = redis::cmd("EXPIRETIME")
-            .arg(name)
-            .query_async(connection)
-            .await
-            .map_err(unavailable)?;
-        if let Some(sid) = name.strip_prefix(&key("revoked", "")) {
-            // -1 (no expiry) never happens for our keys; keep such an entry a day.
-            let until = if until > 0 {
-                until
-            } else {
-                now_seconds() + 86_400
-            };
-            revocations.end_session(sid, until);
+    for names in revoked.chunks(RESYNC_BATCH) {
+        let mut pipe = redis::pipe();
+        for name in names {
+            pipe.cmd("EXPIRETIME").arg(name);
+        }
+        let untils: Vec<i64> = pipe.query_async(connection).await.map_err(unavailable)?;
+        for (name, until) in names.iter().zip(untils) {
+            if let Some(sid) = name.strip_prefix(&key("revoked", "")) {
+                revocations.end_session(sid, or_a_day(until));
+            }
         }
     }
     let epochs = scan(connection, &key("epoch", "*")).await?;
-    for name in &epochs {
-        let (epoch, until): (Option<i64>, i64) = redis::pipe()
-            .get(name)
-            .cmd("EXPIRETIME")
-            .arg(name)
+    for names in epochs.chunks(RESYNC_BATCH) {
+        let (mut values, mut expiries) = (redis::pipe(), redis::pipe());
+        for name in names {
+            values.get(name);
+            expiries.cmd("EXPIRETIME").arg(name);
+        }
+        let found: Vec<Option<i64>> = values.query_async(connection).await.map_err(unavailable)?;
+        let untils: Vec<i64> = expiries
             .query_async(connection)
             .await
             .map_err(unavailable)?;
-        if let (Some(epoch), Some(user)) = (epoch, name.strip_prefix(&key("epoch", ""))) {
-            let until = if until > 0 {
-                until
-            } else {
-                now_seconds() + 86_400
-            };
-            revocations.end_user(user, epoch, until);
+        for ((name, epoch), until) in names.iter().zip(found).zip(untils) {
+            if let (Some(epoch), Some(user)) = (epoch, name.strip_prefix(&key("epoch", ""))) {
+                revocations.end_user(user, epoch, or_a_day(until));
+            }
         }
     }
     Ok((revoked.len(), epochs.len()))
