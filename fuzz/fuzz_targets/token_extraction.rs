@@ -13,8 +13,7 @@ use actix_web::{FromRequest, ResponseError, web};
 use jsonwebtoken::Algorithm;
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
-use tokengate::auth::{Authenticated, Claims, TokenSources, Verifier};
-use tokengate::auth::TokenSource;
+use tokengate::auth::{Authenticated, Claims, TokenSource, TokenSources, Verifier};
 use tokengate::fuzzing::check_request_limits;
 
 static VERIFIER: LazyLock<web::Data<Verifier>> = LazyLock::new(|| {
