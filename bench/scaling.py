@@ -41,6 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load  # noqa: E402
+import sessions  # noqa: E402  (its private redis-server and readiness check)
 
 ROOT = load.ROOT
 
@@ -127,19 +128,32 @@ def users_file(workdir, count):
     return path
 
 
+def access_rounds(servers, args):
+    """/access on each server in turn, args.rounds times: each server's runs."""
+    tokens = {name: server.token() for name, server in servers.items()}
+    runs = {name: [] for name in servers}
+    for _ in range(args.rounds):
+        for name, server in servers.items():
+            load.PORT = server.port
+            runs[name].append(load.wrk("/access", [f"Authorization: Bearer {tokens[name]}"],
+                                       connections=32, duration=args.duration,
+                                       pid=server.process.pid))
+    return runs
+
+
+def medians(rounds):
+    """Median req/s, median CPU µs per request, and every round's req/s."""
+    return (statistics.median(r["rps"] for r in rounds),
+            statistics.median(r["cpu_us"] for r in rounds),
+            " / ".join(f"{r['rps']:.0f}" for r in rounds))
+
+
 def keys_scaling(workdir, args, port):
     servers = {}
     try:
         for count in args.key_counts:
             servers[count] = Tokengate(workdir, port + count % 97, config=key_config(workdir, count))
-        tokens = {count: server.token() for count, server in servers.items()}
-        runs = {count: [] for count in servers}
-        for _ in range(args.rounds):
-            for count, server in servers.items():
-                load.PORT = server.port
-                runs[count].append(load.wrk("/access", [f"Authorization: Bearer {tokens[count]}"],
-                                            connections=32, duration=args.duration,
-                                            pid=server.process.pid))
+        runs = access_rounds(servers, args)
     finally:
         for server in servers.values():
             server.stop()
@@ -147,9 +161,7 @@ def keys_scaling(workdir, args, port):
     lines = ["| keys in the set | /access req/s (median) | each round | CPU µs/req | ÷ 1 key |",
              "|---:|---:|---|---:|---:|"]
     for count, rounds in runs.items():
-        rps = statistics.median(r["rps"] for r in rounds)
-        cpu = statistics.median(r["cpu_us"] for r in rounds)
-        each = " / ".join(f"{r['rps']:.0f}" for r in rounds)
+        rps, cpu, each = medians(rounds)
         lines.append(f"| {count} | {rps:.0f} | {each} | {cpu:.1f} | {rps / base:.2f} |")
     return lines
 
@@ -235,19 +247,13 @@ def load_revoked(redis_port, db, count):
 
 def wait_synced(server, deadline_s=300):
     deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(server.url("/readyz"), timeout=1) as response:
-                if __import__("json").load(response)["sessions"]["synced"] is True:
-                    return
-        except (OSError, ValueError, KeyError):
-            pass
+    while not sessions.is_synced(server.url("/readyz")):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"tokengate on {server.port} never synced")
         time.sleep(0.05)
-    raise RuntimeError(f"tokengate on {server.port} never synced")
 
 
 def revoked_scaling(workdir, args, port):
-    import sessions  # its Redis helper: a private redis-server, persistence off
     redis = sessions.Redis()
     servers, synced_s, rss = {}, {}, {}
     try:
@@ -262,14 +268,7 @@ def revoked_scaling(workdir, args, port):
             synced_s[count] = time.monotonic() - started
             time.sleep(1)
             rss[count] = server.rss_kib()
-        tokens = {count: server.token() for count, server in servers.items()}
-        runs = {count: [] for count in servers}
-        for _ in range(args.rounds):
-            for count, server in servers.items():
-                load.PORT = server.port
-                runs[count].append(load.wrk("/access", [f"Authorization: Bearer {tokens[count]}"],
-                                            connections=32, duration=args.duration,
-                                            pid=server.process.pid))
+        runs = access_rounds(servers, args)
     finally:
         for server in servers.values():
             server.stop()
@@ -279,9 +278,7 @@ def revoked_scaling(workdir, args, port):
     lines = ["| ended sessions held | start to synced | RSS | /access req/s (median) | each round "
              "| CPU µs/req | ÷ none |", "|---:|---:|---:|---:|---|---:|---:|"]
     for count, rounds in runs.items():
-        rps = statistics.median(r["rps"] for r in rounds)
-        cpu = statistics.median(r["cpu_us"] for r in rounds)
-        each = " / ".join(f"{r['rps']:.0f}" for r in rounds)
+        rps, cpu, each = medians(rounds)
         extra = (rss[count] - rss[smallest]) * 1024 / count if count else 0
         per_entry = f" ({extra:.0f} B each)" if count else ""
         lines.append(f"| {count:,} | {synced_s[count]:.1f} s | {rss[count] / 1024:.1f} MB"

@@ -47,6 +47,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def is_synced(readyz_url):
+    """Whether /readyz reports the revocation state in sync with Redis."""
+    try:
+        with urllib.request.urlopen(readyz_url, timeout=1) as response:
+            return json.load(response)["sessions"]["synced"] is True
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 class Redis:
     def __init__(self):
         self.port = free_port()
@@ -88,11 +97,7 @@ class Tokengate:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def synced(self):
-        try:
-            with urllib.request.urlopen(self.url("/readyz"), timeout=1) as response:
-                return json.load(response)["sessions"]["synced"] is True
-        except (OSError, ValueError, KeyError):
-            return False
+        return is_synced(self.url("/readyz"))
 
     def login(self):
         request = urllib.request.Request(self.url("/login"), headers={
