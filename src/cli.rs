@@ -118,18 +118,13 @@ pub fn sessions_command(cli: &Cli, command: &SessionsCommand) -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         let store = crate::sessions::RedisStore::connect(&settings.sessions.store)?;
-        let epoch = crate::sessions::now_ms();
-        let until = crate::sessions::now_seconds()
-            + settings.sessions.max_age.as_secs() as i64
-            + settings.access_lifetime().as_secs() as i64;
-        store
-            .end_user(&crate::sessions::UserEnding {
-                user: name,
-                epoch_ms: epoch,
-                until,
-                fingerprint: None,
-            })
-            .await
+        let ending = crate::sessions::UserEnding::now(
+            name,
+            settings.sessions.max_age,
+            settings.access_lifetime(),
+            None,
+        );
+        store.end_user(&ending).await
     });
     match outcome {
         Ok(_) => {

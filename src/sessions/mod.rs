@@ -315,19 +315,12 @@ impl SessionService {
     }
 
     async fn end_user(&self, user: &str, fingerprint: Option<&str>) -> Result<bool, SessionError> {
-        let epoch = now_ms();
-        let until = now_seconds() + self.max_age.as_secs() as i64 + self.access_lifetime() as i64;
-        let moved = self
-            .store
-            .end_user(&UserEnding {
-                user,
-                epoch_ms: epoch,
-                until,
-                fingerprint,
-            })
-            .await?;
+        let lifetime = Duration::from_secs(self.access_lifetime());
+        let ending = UserEnding::now(user, self.max_age, lifetime, fingerprint);
+        let moved = self.store.end_user(&ending).await?;
         if moved {
-            self.revocations.end_user(user, epoch, until);
+            self.revocations
+                .end_user(user, ending.epoch_ms, ending.until);
         }
         Ok(moved)
     }

@@ -2,10 +2,11 @@
 //! the routes never care which one is configured.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
-use super::revocations::Revocations;
+use super::revocations::{Revocations, now_ms, now_seconds};
 
 /// What the store keeps per session (never a token, only token hashes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,25 @@ pub struct UserEnding<'a> {
     /// Until when the epoch must be remembered, seconds since the epoch.
     pub until: i64,
     pub fingerprint: Option<&'a str>,
+}
+
+impl<'a> UserEnding<'a> {
+    /// Ends, as of now, every session `user` has started, remembered as long
+    /// as one of them could still be refreshed and its last access token
+    /// accepted (`sessions.max_age` plus the access-token lifetime).
+    pub fn now(
+        user: &'a str,
+        max_age: Duration,
+        access_lifetime: Duration,
+        fingerprint: Option<&'a str>,
+    ) -> Self {
+        Self {
+            user,
+            epoch_ms: now_ms(),
+            until: now_seconds() + (max_age + access_lifetime).as_secs() as i64,
+            fingerprint,
+        }
+    }
 }
 
 pub struct Found {
