@@ -217,6 +217,17 @@ impl Browser {
             .unwrap()
     }
 
+    /// Clicks the element with this id (a link, a button).
+    pub async fn click(&self, id: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|error| panic!("no #{id} on the page: {error}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
     pub async fn has(&self, id: &str) -> bool {
         !self
             .client

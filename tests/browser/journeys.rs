@@ -182,14 +182,7 @@ async fn a_damaged_or_missing_link_says_which_and_leads_back_to_login() {
     assert_eq!(browser.text_of("title").await, "No access token");
     browser.screenshot("08-no-token").await;
 
-    browser
-        .client
-        .find(Locator::Id("login-again"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("login-again").await;
     // Back at the Basic challenge.
     let url = browser.client.current_url().await.unwrap();
     assert_eq!(url.path(), "/login", "{url}");
@@ -263,14 +256,7 @@ async fn a_private_link_opened_from_another_site_takes_one_more_click() {
     assert_eq!(browser.text_of("user").await, USER);
     browser.screenshot("10-link-from-another-site").await;
     // ...and one click on our own page signs in.
-    browser
-        .client
-        .find(Locator::Id("continue"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("continue").await;
     browser
         .wait_for_text("title", SOON, |text| text == "Access granted")
         .await;
@@ -303,14 +289,7 @@ async fn submit_code(browser: &Browser, code: &str) {
     let field = browser.client.find(Locator::Id("code")).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(code).await.unwrap();
-    browser
-        .client
-        .find(Locator::Id("submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("submit").await;
 }
 
 #[tokio::test]
@@ -388,14 +367,7 @@ async fn the_open_access_page_keeps_the_session_alive_until_log_out_ends_it() {
     browser.screenshot("09-access-refreshed").await;
 
     // Log out: the logged-out page, and the browser is no longer admitted.
-    browser
-        .client
-        .find(Locator::Id("logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("logout").await;
     browser
         .wait_for_text("title", SOON, |text| text == "You have logged out")
         .await;
