@@ -144,6 +144,21 @@ impl Replica {
         self.app.access_with_bearer(access).await.status()
     }
 
+    /// The session `login` belongs to has ended here: its access token is
+    /// refused and its refresh token is an `invalid_grant`.
+    async fn assert_ended(&self, login: &Login) {
+        assert_eq!(
+            self.access_status(&login.access).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_oauth_error(
+            self.refresh(&login.refresh).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+    }
+
     /// Waits (bounded) until this replica refuses `access`: revocations
     /// reach other replicas asynchronously.
     async fn eventually_refuses(&self, access: &str) {
@@ -291,16 +306,7 @@ async fn logout_everywhere_ends_every_session_of_that_user_only(backend: Backend
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     for login in [&first, &second] {
-        assert_eq!(
-            replica.access_status(&login.access).await,
-            StatusCode::UNAUTHORIZED
-        );
-        assert_oauth_error(
-            replica.refresh(&login.refresh).await,
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-        )
-        .await;
+        replica.assert_ended(login).await;
     }
     assert_eq!(
         replica.access_status(&bystander.access).await,
@@ -325,16 +331,7 @@ async fn revoke_ends_the_session_of_an_access_or_a_refresh_token(backend: Backen
         .post_form("/revoke", &[("token", &by_access.access)])
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        replica.access_status(&by_access.access).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_oauth_error(
-        replica.refresh(&by_access.refresh).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-    )
-    .await;
+    replica.assert_ended(&by_access).await;
 
     let response = replica
         .post_form(
@@ -441,16 +438,7 @@ async fn a_changed_password_ends_the_users_sessions_on_reload(backend: Backend) 
     write(&users, &rewritten);
     replica.reloader.reload().await.expect("reload succeeds");
 
-    assert_eq!(
-        replica.access_status(&changed.access).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_oauth_error(
-        replica.refresh(&changed.refresh).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-    )
-    .await;
+    replica.assert_ended(&changed).await;
     assert_eq!(
         replica.access_status(&bystander.access).await,
         StatusCode::OK
