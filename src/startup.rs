@@ -70,8 +70,9 @@ impl Application {
         let metrics_enabled = settings.metrics.enabled;
         let metrics_on_main = metrics_enabled && settings.metrics.listen().is_none();
         // The bench-only route is counted like the others, so that it costs
-        // what they cost (a pattern outside the list is counted slower).
-        let bare_route = cfg!(feature = "bench-routes") && settings.server.bare_route;
+        // what they cost (a pattern outside the list is counted slower). Only
+        // a bench-routes build accepts the setting (config/rules.rs).
+        let bare_route = settings.server.bare_route;
         // Only the routes this listener serves: any other path is `unmatched`.
         let served = ROUTE_PATTERNS
             .iter()
