@@ -83,12 +83,9 @@ impl RuntimeConfig {
 /// file and files any local user could rewrite.
 fn load_users(settings: &Settings) -> Result<HtpasswdStore, ConfigError> {
     let path = &settings.users.file;
-    let contents = std::fs::read_to_string(path).map_err(|error| {
-        ConfigError::new(
-            "users.file",
-            format!("cannot read `{}`: {error}", path.display()),
-        )
-    })?;
+    // Read here, not by HtpasswdStore::from_file: production checks the text.
+    let contents = crate::line_files::read(path)
+        .map_err(|error| ConfigError::new("users.file", error.to_string()))?;
     let store = HtpasswdStore::parse(&contents).map_err(|error| {
         ConfigError::new("users.file", format!("`{}`: {error}", path.display()))
     })?;
