@@ -148,12 +148,15 @@ def admitted_user(cluster, response):
     return response.text.removeprefix("hello ").rstrip("\n")
 
 
-def test_the_protected_app_never_sees_the_basic_password_or_the_token_cookie(cluster):
+# Both guarded locations of deploy/nginx.conf: the plain one and the
+# role-protected one (USER is in the suite's admins group).
+@pytest.mark.parametrize("path", ["/protected/page", "/admin/page"])
+def test_the_protected_app_never_sees_the_basic_password_or_the_token_cookie(cluster, path):
     if not cluster.echo_app:
         pytest.skip("needs the echo app as the protected application (not in compose.yaml)")
     # A browser that logged in at /login sends its Basic credentials to the
     # whole origin (RFC 7617 2.2), beside the token cookie from the hand-off.
-    url = cluster.nginx_url + "/protected/page"
+    url = cluster.nginx_url + path
     token = login(cluster.nginx_url)
     cookie_headers = [
         f"tokengate_token={token}",
