@@ -178,10 +178,49 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def test_the_sessions_store_is_the_redis_service():
+    # Without it every pod keeps its own sessions: a logout on one pod would
+    # not end the session on the others.
+    store = urlsplit(config_layer()["sessions"]["store"])
+    service = one(base(), "Service", "redis")
+    assert store.scheme == "redis"
+    assert store.hostname == service["metadata"]["name"]
+    assert store.port == service["spec"]["ports"][0]["port"]
+
+
+def test_the_files_local_toml_names_are_the_secrets_files():
+    mounts = {mount["name"]: mount["mountPath"] for mount in container()["volumeMounts"]}
+    (volume,) = [v for v in deployment()["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    (generator,) = [g for g in kustomization()["secretGenerator"] if g["name"] == volume["secret"]["secretName"]]
+    keys = {entry.partition("=")[0] for entry in generator["files"]}
+    layer = config_layer()
+    for key, path in (("jwt.secret_file", layer["jwt"]["secret_file"]), ("users.file", layer["users"]["file"])):
+        folder, _, name = path.rpartition("/")
+        assert folder == mounts[volume["name"]], (key, path)
+        assert name in keys, (key, path, keys)
+
+
 @pytest.fixture(scope="module")
-def pod(tmp_path_factory):
+def redis_url(tmp_path_factory):
+    """A redis-server of the test's own, standing in for redis.yaml's."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path_factory.mktemp("redis"))],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture(scope="module")
+def pod(tmp_path_factory, redis_url):
     """The binary with the image's config layers and the ConfigMap's
-    local.toml, the Secret's files at stand-in paths (this is no pod)."""
+    local.toml, the Secret's files at stand-in paths and a local Redis for
+    the Service's (this is no pod)."""
     assert BINARY.exists(), f"{BINARY} is missing: run `cargo build` first"
     workdir = tmp_path_factory.mktemp("kubernetes")
     config_dir = workdir / "config"
@@ -202,6 +241,7 @@ def pod(tmp_path_factory):
         "TOKENGATE_CONFIG_DIR": str(config_dir),
         "TOKENGATE__JWT__SECRET_FILE": str(secret),
         "TOKENGATE__USERS__FILE": str(users),
+        "TOKENGATE__SESSIONS__STORE": redis_url,
     }
     # The effective config, all layers validated (an unknown key fails here).
     checked = subprocess.run([BINARY, "check-config"], env=env, capture_output=True, text=True)
@@ -217,11 +257,13 @@ def pod(tmp_path_factory):
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            # Ready once it has synced with Redis, as the pod would be.
             try:
-                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
             except requests.RequestException:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         yield settings, f"http://127.0.0.1:{port}"
     finally:
         process.kill()

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from conftest import COMPOSE_FILE, PASSWORD, USER, answers, wait_until
+from conftest import COMPOSE_FILE, OTHER_USER, PASSWORD, USER, answers, wait_until
 
 # These tests kill and restart the suite's own redis-server and talk to the
 # replicas' ports; the compose deployment's Redis is a container they leave
@@ -39,13 +39,13 @@ def synced(url):
     return body.get("sessions", {}).get("synced") is True
 
 
-def login(url, forwarded_for=None):
+def login(url, forwarded_for=None, user=USER):
     # Each login from its own address: with Redis the strict per-user limit
     # (user and address) is one budget across the replicas, and the earlier
     # tests already spent 127.0.0.1's.
     forwarded_for = forwarded_for or f"203.0.113.{secrets.randbelow(250) + 1}"
     headers = {"Accept": "application/json", "X-Forwarded-For": forwarded_for}
-    response = requests.get(url + "/login", auth=(USER, PASSWORD), headers=headers, timeout=10)
+    response = requests.get(url + "/login", auth=(user, PASSWORD), headers=headers, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -95,6 +95,25 @@ def test_a_replayed_refresh_token_on_another_replica_ends_the_session_everywhere
     for replica in replicas:
         refused_soon(replica.url, new["access_token"])
     assert refresh(c.url, new["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_an_operator_ends_a_users_sessions_through_nginx(cluster, replicas):
+    # deploy/nginx.conf guards an admin application under /admin/; tokengate's
+    # own operator endpoint beneath it must still reach tokengate.
+    a, b, c = replicas
+    victim = login(a.url, user=OTHER_USER)
+    operator = login(b.url)
+    ended = requests.post(
+        cluster.nginx_url + "/admin/sessions/revoke",
+        data={"user": OTHER_USER},
+        headers={"Authorization": f"Bearer {operator['access_token']}"},
+        timeout=10,
+    )
+    assert ended.status_code == 204, ended.text
+    for replica in replicas:
+        refused_soon(replica.url, victim["access_token"])
+    assert refresh(c.url, victim["refresh_token"]).json()["error"] == "invalid_grant"
+    assert access(c.url, operator["access_token"]).status_code == 200
 
 
 def test_login_limits_hold_across_replicas(replicas):
