@@ -243,6 +243,9 @@ def pod(tmp_path_factory, redis_url):
         "TOKENGATE__USERS__FILE": str(users),
         "TOKENGATE__SESSIONS__STORE": redis_url,
     }
+    # The metrics port of its own, moved off a port another test may hold.
+    metrics_port = free_port()
+    env["TOKENGATE__METRICS__LISTEN"] = f"127.0.0.1:{metrics_port}"
     # The effective config, all layers validated (an unknown key fails here).
     checked = subprocess.run([BINARY, "check-config"], env=env, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
@@ -264,7 +267,7 @@ def pod(tmp_path_factory, redis_url):
             except requests.RequestException:
                 pass
             time.sleep(0.05)
-        yield settings, f"http://127.0.0.1:{port}"
+        yield settings, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
     finally:
         process.kill()
         process.wait()
@@ -279,7 +282,7 @@ def container_port(reference):
 
 
 def test_the_probes_name_routes_and_the_port_the_binary_serves(pod):
-    settings, url = pod
+    settings, url, _ = pod
     for probe in ("readinessProbe", "livenessProbe"):
         check = container()[probe]["httpGet"]
         # The port the probe names is the one the pod's config listens on.
@@ -291,7 +294,7 @@ def test_the_probes_name_routes_and_the_port_the_binary_serves(pod):
 
 
 def test_the_ingress_auth_url_is_the_forward_auth_route(pod):
-    _, url = pod
+    _, url, _ = pod
     service = one(base(), "Service", "tokengate")
     namespace = kustomization()["namespace"]
     ingress = one(manifests(EXAMPLES), "Ingress", "protected-app")
@@ -302,3 +305,14 @@ def test_the_ingress_auth_url_is_the_forward_auth_route(pod):
     answer = requests.get(url + auth_url.path, timeout=5)
     assert answer.status_code == 401
     assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_metrics_are_served_on_their_own_port_and_not_through_the_ingress(pod):
+    _, url, metrics_url = pod
+    listen = config_layer()["metrics"]["listen"]
+    assert int(listen.rpartition(":")[2]) == container_port("metrics")
+    assert requests.get(metrics_url + "/metrics", timeout=5).status_code == 200
+    # The Service port the Ingress routes does not answer it.
+    assert requests.get(url + "/metrics", timeout=5).status_code == 404
+    service = one(base(), "Service", "tokengate")
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == ["http"]
