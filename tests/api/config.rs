@@ -99,6 +99,32 @@ fn each_start_up_error_stops_the_service_naming_the_key() {
 }
 
 #[test]
+fn a_bad_groups_or_totp_file_stops_the_binary_naming_the_key_and_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let files = tempfile::tempdir().unwrap();
+    write(files.path(), "groups", "admins: alice\nno colon here\n");
+    write(
+        files.path(),
+        "totp",
+        "alice:GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n:EMPTYUSER\n",
+    );
+    std::fs::set_permissions(
+        files.path().join("totp"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let groups = files.path().join("groups").display().to_string();
+    let totp = files.path().join("totp").display().to_string();
+    assert_refused_naming(
+        &[("TOKENGATE__USERS__GROUPS_FILE", &groups)],
+        "users.groups_file",
+    );
+    assert_refused_naming(&[("TOKENGATE__USERS__GROUPS_FILE", &groups)], "line 2");
+    assert_refused_naming(&[("TOKENGATE__USERS__TOTP_FILE", &totp)], "users.totp_file");
+    assert_refused_naming(&[("TOKENGATE__USERS__TOTP_FILE", &totp)], "line 2");
+}
+
+#[test]
 fn a_missing_config_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let output = tokengate_command(&dir)
