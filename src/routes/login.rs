@@ -10,7 +10,7 @@ use super::token::TokenResponse;
 use super::{prefers_json, security_headers};
 use crate::audit::Audit;
 use crate::auth::{AMR_PASSWORD, IssuedToken, Issuer, Subject, basic_credentials};
-use crate::credentials::Login;
+use crate::credentials::{Login, UserRecord};
 use crate::directory::Directory;
 use crate::error::LoginError;
 use crate::http::{login_path, mount_prefix};
@@ -135,24 +135,14 @@ pub(crate) async fn login(
                 .insert(LoginOutcome("mfa_required"));
             return Ok(challenge);
         }
-        // The store's groups and the groups file's, each once.
-        let mut roles = user.groups.clone();
-        for group in entries.iter().flat_map(|e| e.groups.of(&user.name)) {
-            if !roles.contains(group) {
-                roles.push(group.clone());
-            }
-        }
-        let extra = login.extra_claims(&user).transpose().map_err(|e| {
-            LoginError::Internal(anyhow::Error::new(e).context("the app's claims hook failed"))
-        })?;
+        let grants = Grants::of(&req, &login, &user).map_err(LoginError::Internal)?;
         complete_login(
             &req,
             &sessions,
             issuer.into_inner(),
             &user.name,
-            roles,
+            grants,
             &[AMR_PASSWORD],
-            extra,
             wants_json,
         )
         .await
@@ -160,6 +150,33 @@ pub(crate) async fn login(
     .await;
     record_login(&req, user.as_deref(), &result, started.elapsed());
     result
+}
+
+/// What a token minted for a user carries beside its session: their roles
+/// (the store's groups and the groups file's, each once) and the app's extra
+/// claims. The password login, the one-time-code step and every refresh
+/// build it here, so a refreshed token says what a fresh login would.
+pub(super) struct Grants {
+    pub roles: Vec<String>,
+    pub extra: Option<Map<String, Value>>,
+}
+
+impl Grants {
+    pub(super) fn of(req: &HttpRequest, login: &Login, user: &UserRecord) -> anyhow::Result<Self> {
+        let mut roles = user.groups.clone();
+        if let Some(directory) = req.app_data::<web::Data<Directory>>() {
+            for group in directory.load().groups.of(&user.name) {
+                if !roles.contains(group) {
+                    roles.push(group.clone());
+                }
+            }
+        }
+        let extra = login
+            .extra_claims(user)
+            .transpose()
+            .map_err(|e| anyhow::Error::new(e).context("the app's claims hook failed"))?;
+        Ok(Self { roles, extra })
+    }
 }
 
 /// A login answered `Ok` that is not (yet) a success: the TOTP step is due.
@@ -204,9 +221,8 @@ pub(super) async fn complete_login(
     sessions: &SessionService,
     issuer: Arc<Issuer>,
     username: &str,
-    roles: Vec<String>,
+    grants: Grants,
     amr: &'static [&'static str],
-    extra: Option<Map<String, Value>>,
     wants_json: bool,
 ) -> Result<HttpResponse, LoginError> {
     let session = sessions
@@ -219,9 +235,8 @@ pub(super) async fn complete_login(
     let issued = mint(
         issuer,
         username.to_owned(),
-        roles,
+        grants,
         amr,
-        extra,
         session.sid,
         session.auth_time,
     )
@@ -278,9 +293,8 @@ pub(super) fn token_response(
 pub(super) async fn mint(
     issuer: Arc<Issuer>,
     name: String,
-    roles: Vec<String>,
+    grants: Grants,
     amr: &'static [&'static str],
-    extra: Option<Map<String, Value>>,
     sid: String,
     auth_time: i64,
 ) -> Result<IssuedToken, LoginError> {
@@ -288,10 +302,10 @@ pub(super) async fn mint(
     let sign = move || {
         let subject = Subject {
             name: &name,
-            roles: &roles,
+            roles: &grants.roles,
             amr,
         };
-        issuer.mint_in_session(&subject, &sid, auth_time, extra.as_ref())
+        issuer.mint_in_session(&subject, &sid, auth_time, grants.extra.as_ref())
     };
     let issued = if slow {
         web::block(sign)

@@ -10,9 +10,10 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::login::complete_login;
+use super::login::{Grants, complete_login};
 use super::{prefers_json, security_headers};
 use crate::auth::{AMR_OTP, AMR_PASSWORD, Claims, Issuer, Verifier};
+use crate::credentials::Login;
 use crate::directory::Directory;
 use crate::error::{BASIC_CHALLENGE, LoginError};
 use crate::http::{ErrorBody, bearer_challenge};
@@ -210,13 +211,20 @@ pub async fn login_totp(
     store: web::Data<dyn MfaStore>,
     throttle: web::Data<LoginThrottle>,
     sessions: web::Data<SessionService>,
+    login: web::Data<Login>,
 ) -> Result<HttpResponse, CodeError> {
     let started = std::time::Instant::now();
     let wants_json = prefers_json(&req);
-    let outcome = second_step(
-        &req, form, wants_json, &verifier, issuer, &directory, &store, &throttle, &sessions,
-    )
-    .await;
+    let state = StepState {
+        verifier: &verifier,
+        issuer,
+        directory: &directory,
+        store: &store,
+        throttle: &throttle,
+        sessions: &sessions,
+        login: &login,
+    };
+    let outcome = second_step(&req, form, wants_json, state).await;
     record_code_step(&req, &outcome, started.elapsed());
     match outcome {
         // No Basic challenge for a browser: it would prompt and post again.
@@ -260,18 +268,32 @@ fn record_code_step(req: &HttpRequest, result: &Result<HttpResponse, CodeError>,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The shared state the code step reads.
+struct StepState<'a> {
+    verifier: &'a Verifier,
+    issuer: web::Data<Issuer>,
+    directory: &'a Directory,
+    store: &'a web::Data<dyn MfaStore>,
+    throttle: &'a LoginThrottle,
+    sessions: &'a SessionService,
+    login: &'a Login,
+}
+
 async fn second_step(
     req: &HttpRequest,
     form: Result<web::Form<CodeForm>, actix_web::Error>,
     wants_json: bool,
-    verifier: &Verifier,
-    issuer: web::Data<Issuer>,
-    directory: &Directory,
-    store: &web::Data<dyn MfaStore>,
-    throttle: &LoginThrottle,
-    sessions: &SessionService,
+    state: StepState<'_>,
 ) -> Result<HttpResponse, CodeError> {
+    let StepState {
+        verifier,
+        issuer,
+        directory,
+        store,
+        throttle,
+        sessions,
+        login,
+    } = state;
     refuse_cross_site(req)?;
     let form = form.map_err(|_| CodeError::BadForm)?.into_inner();
     let claims = verifier
@@ -280,6 +302,14 @@ async fn second_step(
     throttle
         .check(client_ip(req), &claims.sub)
         .map_err(|throttled| CodeError::Throttled(throttled.retry_after))?;
+    // Looked up before the code is spent, so a store that cannot answer
+    // leaves the step to retry; a user removed since the password step is
+    // sent back to it.
+    let user = match login.store().find(&claims.sub).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Err(CodeError::InvalidMfaToken),
+        Err(error) => return Err(CodeError::Unavailable(MfaStoreError(error.to_string()))),
+    };
     match check_code(&claims, &form.code, directory, store.get_ref()).await {
         Ok(()) => {}
         Err(CodeError::InvalidCode) if !wants_json => {
@@ -295,15 +325,14 @@ async fn second_step(
         }
         Err(error) => return Err(error),
     }
-    let roles = directory.load().groups.of(&claims.sub).to_vec();
+    let grants = Grants::of(req, login, &user).map_err(CodeError::Internal)?;
     complete_login(
         req,
         sessions,
         issuer.into_inner(),
-        &claims.sub,
-        roles,
+        &user.name,
+        grants,
         &[AMR_PASSWORD, AMR_OTP],
-        None,
         wants_json,
     )
     .await

@@ -9,11 +9,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::access::access_cookie;
-use super::login::mint;
+use super::login::{Grants, mint};
 use super::oauth::{OAuthError, form_fields};
 use crate::auth::{AMR_OTP, AMR_PASSWORD, Issuer, Verifier};
+use crate::credentials::Login;
 use crate::csrf;
-use crate::directory::Directory;
 use crate::sessions::{IssuedRefresh, SessionService};
 
 /// The refresh cookie's name, and the one path it is sent to.
@@ -70,6 +70,7 @@ pub async fn token(
     sessions: web::Data<SessionService>,
     issuer: web::Data<Issuer>,
     verifier: web::Data<Verifier>,
+    login: web::Data<Login>,
 ) -> Result<HttpResponse, OAuthError> {
     let mut fields = form_fields(&req, &body)?;
     match fields.get("grant_type").map(String::as_str) {
@@ -87,12 +88,27 @@ pub async fn token(
     if from_cookie && !csrf::is_same_origin(&req) {
         return Err(OAuthError::CrossSite);
     }
+    // The user as the store has them now, looked up before the token is
+    // spent, so a store that cannot answer leaves it usable for a retry.
+    let Some((sid, name)) = sessions.session_of_refresh(&presented).await? else {
+        return Err(OAuthError::InvalidGrant);
+    };
+    let user = match login.store().find(&name).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            // Removed from the store: the session ends with them.
+            sessions.end_session(&sid).await?;
+            return Err(OAuthError::InvalidGrant);
+        }
+        Err(error) => {
+            log::warn!("refresh refused: {error}");
+            return Err(OAuthError::Unavailable);
+        }
+    };
+    // Roles and the app's claims as they are now: a change of groups takes
+    // effect at the next refresh. The login's methods and time stay.
+    let grants = Grants::of(&req, &login, &user).map_err(OAuthError::Internal)?;
     let refreshed = sessions.refresh(&presented).await?;
-    // Roles as the directory has them now: a change of groups takes effect
-    // at the next refresh. The login's methods and time stay.
-    let roles = req
-        .app_data::<web::Data<Directory>>()
-        .map_or_else(Vec::new, |d| d.load().groups.of(&refreshed.user).to_vec());
     let amr: &'static [&'static str] = if refreshed.amr.iter().any(|m| m == AMR_OTP) {
         &[AMR_PASSWORD, AMR_OTP]
     } else {
@@ -101,9 +117,8 @@ pub async fn token(
     let issued = mint(
         issuer.into_inner(),
         refreshed.user.clone(),
-        roles,
+        grants,
         amr,
-        None,
         refreshed.sid.clone(),
         refreshed.auth_time,
     )

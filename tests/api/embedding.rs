@@ -2,7 +2,8 @@
 //! mountable under any scope, with a pluggable async credential store and
 //! custom claims.
 
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -229,4 +230,94 @@ async fn the_builder_names_what_is_missing_or_wrong() {
         .err()
         .unwrap();
     assert_eq!(long_ttl.key, "ttl");
+}
+
+#[derive(Deserialize)]
+struct WithRoles {
+    groups: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// The test user in `readers`, or no such user, or a backend that is down.
+struct ChangingStore(Arc<AtomicU8>);
+
+const PRESENT: u8 = 0;
+const DOWN: u8 = 1;
+const REMOVED: u8 = 2;
+
+#[tokengate::async_trait]
+impl CredentialStore for ChangingStore {
+    async fn find(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        match self.0.load(Ordering::SeqCst) {
+            DOWN => Err(StoreError::unavailable("connection refused")),
+            REMOVED => Ok(None),
+            _ => GroupStore.find(name).await,
+        }
+    }
+}
+
+fn refresh_request(refresh_token: &str) -> test::TestRequest {
+    test::TestRequest::post().uri("/token").set_form([
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ])
+}
+
+#[actix_web::test]
+async fn a_refresh_mints_what_a_login_would_and_asks_the_store_first() {
+    let state = Arc::new(AtomicU8::new(PRESENT));
+    let gate = TokenGate::builder()
+        .secret(SECRET)
+        .credential_store(ChangingStore(Arc::clone(&state)))
+        .mint_claims(|user: &UserRecord| Extra {
+            groups: user.groups.clone(),
+            sub: "mallory",
+        })
+        .build()
+        .unwrap();
+    let app = test::init_service(App::new().configure(|cfg| gate.configure(cfg)).route(
+        "/groups",
+        web::get().to(
+            |Authenticated(claims): Authenticated<WithRoles>| async move {
+                HttpResponse::Ok().body(format!("{:?} {:?}", claims.groups, claims.roles))
+            },
+        ),
+    ))
+    .await;
+    let groups_of = |token: String| {
+        test::TestRequest::get()
+            .uri("/groups")
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .to_request()
+    };
+    let login: Value = test::call_and_read_body_json(
+        &app,
+        login_request("/login", "application/json", PASSWORD).to_request(),
+    )
+    .await;
+    let refresh = login["refresh_token"].as_str().unwrap();
+
+    // A store that cannot answer: 503, and the refresh token is not spent.
+    state.store(DOWN, Ordering::SeqCst);
+    let down = test::call_service(&app, refresh_request(refresh).to_request()).await;
+    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(down.headers().contains_key("retry-after"));
+
+    state.store(PRESENT, Ordering::SeqCst);
+    let refreshed: Value =
+        test::call_and_read_body_json(&app, refresh_request(refresh).to_request()).await;
+    let access = refreshed["access_token"].as_str().unwrap().to_owned();
+    let answer = test::call_and_read_body(&app, groups_of(access.clone())).await;
+    assert_eq!(answer, r#"["readers"] ["readers"]"#.as_bytes());
+
+    // A user removed from the store: the grant is refused and the session ends.
+    state.store(REMOVED, Ordering::SeqCst);
+    let next = refreshed["refresh_token"].as_str().unwrap();
+    let removed = test::call_service(&app, refresh_request(next).to_request()).await;
+    assert_eq!(removed.status(), StatusCode::BAD_REQUEST);
+    let body: Value = test::read_body_json(removed).await;
+    assert_eq!(body["error"], "invalid_grant");
+    let ended = test::call_service(&app, groups_of(access)).await;
+    assert_eq!(ended.status(), StatusCode::UNAUTHORIZED);
 }
