@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use actix_web::cookie::Cookie;
 use actix_web::{HttpRequest, HttpResponseBuilder};
 use base64::Engine as _;
 use serde::Serialize;
@@ -173,6 +174,45 @@ pub(crate) fn login_path(req: &HttpRequest) -> String {
         // Only a path on this site: the URL's host part came from the request.
         .filter(|path| path.starts_with('/') && !path.starts_with("//") && path.ends_with("/login"))
         .unwrap_or_else(|| "/login".to_owned())
+}
+
+/// Two different values under one cookie name: one of them was planted
+/// (cookie tossing from a sibling subdomain, say), so neither is believed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ConflictingCookies;
+
+/// The value of the cookie `name`, borrowed from the `Cookie` header
+/// (`HttpRequest::cookie` would copy every cookie the browser sent into an
+/// owned list first, and believe the first of two).
+pub(crate) fn cookie_value<'r>(
+    req: &'r HttpRequest,
+    name: &str,
+) -> Result<Option<&'r str>, ConflictingCookies> {
+    let mut values = req
+        .headers()
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| Cookie::parse(pair.trim()).ok())
+        .filter(|cookie| cookie.name() == name)
+        .filter_map(|cookie| cookie.value_raw());
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.any(|other| other != first) {
+        return Err(ConflictingCookies);
+    }
+    Ok(Some(first))
+}
+
+/// The path of the gate's `route` (`/token`, `/logout`, ...) as seen from
+/// this request: beside its `/login`, in whatever scope it was mounted.
+pub(crate) fn gate_path(req: &HttpRequest, route: &str) -> String {
+    let login = login_path(req);
+    format!(
+        "{}{route}",
+        login.strip_suffix("/login").unwrap_or_default()
+    )
 }
 
 /// The path prefix the gate's route `route` (e.g. `/login`) was reached under:

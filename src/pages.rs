@@ -57,6 +57,9 @@ pub struct PrivateLinkPage<'a> {
 pub struct AccessGrantedPage<'a> {
     pub user: &'a str,
     pub login_href: &'a str,
+    /// Where the page refreshes its session and logs out: beside `/login`.
+    pub refresh_href: &'a str,
+    pub logout_href: &'a str,
     pub expiry: Expiry,
 }
 
@@ -74,6 +77,8 @@ pub struct ConfirmSignInPage<'a> {
     /// A same-origin link that confirms.
     pub continue_to: &'a str,
     pub login_href: &'a str,
+    /// The access page, to stay signed in as the current user.
+    pub access_href: &'a str,
 }
 
 #[derive(Template)]

@@ -1,13 +1,13 @@
 use std::borrow::Cow;
 
 use actix_web::HttpRequest;
-use actix_web::cookie::Cookie;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web_httpauth::headers::authorization::{Basic, Bearer, ParseError, Scheme};
 
 use serde::{Deserialize, Serialize};
 
 use super::TokenError;
+use crate::http::ConflictingCookies;
 
 /// The query parameter the private link carries the token in.
 pub const QUERY_PARAMETER: &str = "token";
@@ -71,6 +71,12 @@ impl TokenSources {
         }
     }
 
+    /// The token cookie's value (under [`cookie_name_for`](Self::cookie_name_for)),
+    /// whatever the configured sources; two different values are refused.
+    pub fn cookie<'r>(&self, req: &'r HttpRequest) -> Result<Option<Cow<'r, str>>, TokenError> {
+        from_cookie(req, self.cookie_name_for(req))
+    }
+
     /// Whether `source` is one of the places looked in.
     pub fn includes(&self, source: TokenSource) -> bool {
         self.order.contains(&source)
@@ -108,26 +114,11 @@ fn from_query(query: &str) -> Option<Cow<'_, str>> {
         .map(|(_, value)| value)
 }
 
-/// Borrowed from the `Cookie` header: `HttpRequest::cookie` would copy every
-/// cookie the browser sent into an owned list first. Two different values
-/// under the name are refused rather than the first believed: one of them
-/// was planted (cookie tossing from a sibling subdomain, say).
 fn from_cookie<'r>(req: &'r HttpRequest, name: &str) -> Result<Option<Cow<'r, str>>, TokenError> {
-    let mut values = req
-        .headers()
-        .get_all(header::COOKIE)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| Cookie::parse(pair.trim()).ok())
-        .filter(|cookie| cookie.name() == name)
-        .filter_map(|cookie| cookie.value_raw());
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    if values.any(|other| other != first) {
-        return Err(TokenError::Invalid);
+    match crate::http::cookie_value(req, name) {
+        Ok(value) => Ok(value.map(Cow::Borrowed)),
+        Err(ConflictingCookies) => Err(TokenError::Invalid),
     }
-    Ok(Some(Cow::Borrowed(first)))
 }
 
 fn from_bearer(req: &HttpRequest) -> Result<Option<Cow<'static, str>>, TokenError> {

@@ -7,11 +7,12 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{prefers_html, security_headers};
 use crate::auth::TokenSource;
-use crate::auth::{Authenticated, Claims, QUERY_PARAMETER, Verifier};
+use crate::auth::{Authenticated, Claims, QUERY_PARAMETER, TokenError, Verifier};
 use crate::pages::{AccessGrantedPage, ConfirmSignInPage, Expiry, access_page, html_page};
 use crate::sessions::SessionService;
 
-use super::token::refresh_cookie;
+use super::token::{TOKEN_PATH, refresh_cookie};
+use crate::http::gate_path;
 
 /// How long the cookie outlives its token (plus leeway): long enough that a
 /// reload soon after expiry still says "expired" rather than "no token".
@@ -86,9 +87,12 @@ pub async fn access(
         return answer;
     }
     let login_href = crate::http::login_path(&req);
+    let (refresh_href, logout_href) = (gate_path(&req, TOKEN_PATH), gate_path(&req, "/logout"));
     let page = AccessGrantedPage {
         user: &claims.sub,
         login_href: &login_href,
+        refresh_href: &refresh_href,
+        logout_href: &logout_href,
         expiry: Expiry::at(claims.exp),
     };
     access_page(HttpResponse::Ok(), &page)
@@ -124,23 +128,31 @@ fn move_token_to_cookie(
             current_user: None,
             continue_to: &here,
             login_href: &crate::http::login_path(req),
+            access_href: &gate_path(req, "/access"),
         }));
     }
     // A click on the confirmation page; a browser without Fetch Metadata
     // cannot show it is one, and would otherwise be asked forever.
     let confirmed = matches!(navigation, Navigation::SameOrigin | Navigation::Unknown)
         && query_has(req, SWITCH_PARAMETER, "1");
-    if let Some(current) = cookie_user(req, verifier, sources.cookie_name_for(req))
-        && current != claims.sub
-        && !confirmed
-    {
+    // Two different token cookies: whoever is signed in now cannot be told,
+    // so the switch is asked for as if it were to another user.
+    let current = cookie_user(req, verifier);
+    let switching = match &current {
+        Ok(current) => current
+            .as_ref()
+            .is_some_and(|current| *current != claims.sub),
+        Err(_) => true,
+    };
+    if switching && !confirmed {
         let switch = format!("{}&{SWITCH_PARAMETER}=1", without(req, &[SWITCH_PARAMETER]));
         return Some(confirm(&ConfirmSignInPage {
             heading: "Switch user?",
             user: &claims.sub,
-            current_user: Some(&current),
+            current_user: current.ok().flatten().as_deref(),
             continue_to: &switch,
             login_href: &crate::http::login_path(req),
+            access_href: &gate_path(req, "/access"),
         }));
     }
     let cookie = access_cookie(req, verifier, token.into_owned(), claims.exp)?;
@@ -230,13 +242,16 @@ fn is_own_origin(req: &HttpRequest, origin: &str) -> bool {
     host.is_some_and(|host| origin == format!("{scheme}://{host}"))
 }
 
-/// The user a valid token cookie signs in, if the request carries one.
-fn cookie_user(req: &HttpRequest, verifier: &Verifier, name: &str) -> Option<String> {
-    let value = req.cookie(name)?;
-    verifier
-        .verify::<Claims>(value.value())
+/// The user a valid token cookie signs in, if the request carries one;
+/// `Err` when it carries two different ones.
+fn cookie_user(req: &HttpRequest, verifier: &Verifier) -> Result<Option<String>, TokenError> {
+    let Some(value) = verifier.sources().cookie(req)? else {
+        return Ok(None);
+    };
+    Ok(verifier
+        .verify::<Claims>(&value)
         .ok()
-        .map(|claims| claims.sub)
+        .map(|claims| claims.sub))
 }
 
 fn query_has(req: &HttpRequest, name: &str, value: &str) -> bool {

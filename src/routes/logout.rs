@@ -99,7 +99,7 @@ pub async fn logout(
             .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
             .finish()
     };
-    for cookie in cleared_cookies(&verifier) {
+    for cookie in cleared_cookies(&req, &verifier) {
         let _ = response.add_cookie(&cookie);
     }
     Ok(response)

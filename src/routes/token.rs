@@ -14,11 +14,25 @@ use super::oauth::{OAuthError, form_fields};
 use crate::auth::{AMR_OTP, AMR_PASSWORD, Issuer, Verifier};
 use crate::credentials::Login;
 use crate::csrf;
+use crate::http::{ConflictingCookies, cookie_value, gate_path};
 use crate::sessions::{IssuedRefresh, SessionService};
 
-/// The refresh cookie's name, and the one path it is sent to.
+/// The refresh cookie's name over plain HTTP, and the path it is sent to
+/// (beside `/login`, wherever the gate is mounted).
 pub const REFRESH_COOKIE: &str = "tokengate_refresh";
 pub const TOKEN_PATH: &str = "/token";
+/// Its name over HTTPS: browsers accept a `__Secure-` cookie only with
+/// `Secure` from a secure origin, so a plain-HTTP sibling cannot plant one.
+/// Not `__Host-`: that needs `Path=/`, and this cookie goes to `/token` alone.
+pub const SECURE_REFRESH_COOKIE: &str = "__Secure-tokengate_refresh";
+
+/// The refresh cookie's name for this request; only that name is read.
+fn refresh_cookie_name(req: &HttpRequest) -> &'static str {
+    match crate::proxy::is_https(req) {
+        true => SECURE_REFRESH_COOKIE,
+        false => REFRESH_COOKIE,
+    }
+}
 
 /// RFC 6749 5.1, plus the refresh token's own lifetime.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -48,7 +62,8 @@ pub(crate) struct RefreshForm {
     tag = "sessions",
     summary = "Refresh grant: a new access token and refresh token (RFC 6749 6)",
     description = "The refresh token comes from the form or, for browsers, from the \
-        `tokengate_refresh` cookie; from the cookie both new tokens travel in HttpOnly cookies \
+        `tokengate_refresh` cookie (`__Secure-tokengate_refresh` over HTTPS; two different values \
+        are an `invalid_request`); from the cookie both new tokens travel in HttpOnly cookies \
         and the body carries neither.",
     request_body(content = RefreshForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -80,9 +95,14 @@ pub async fn token(
     }
     let (presented, from_cookie) = match fields.remove("refresh_token") {
         Some(token) => (token, false),
-        None => match req.cookie(REFRESH_COOKIE) {
-            Some(cookie) => (cookie.value().to_owned(), true),
-            None => return Err(OAuthError::InvalidRequest("refresh_token is required")),
+        None => match cookie_value(&req, refresh_cookie_name(&req)) {
+            Ok(Some(value)) => (value.to_owned(), true),
+            Ok(None) => return Err(OAuthError::InvalidRequest("refresh_token is required")),
+            Err(ConflictingCookies) => {
+                return Err(OAuthError::InvalidRequest(
+                    "two different refresh cookies were sent",
+                ));
+            }
         },
     };
     if from_cookie && !csrf::is_same_origin(&req) {
@@ -152,29 +172,35 @@ pub async fn token(
     }))
 }
 
-/// HttpOnly, SameSite=Strict, sent only to `/token`, `Secure` over HTTPS.
+/// HttpOnly, SameSite=Strict, sent only to `/token`; over HTTPS `Secure`
+/// under the `__Secure-` name.
 pub fn refresh_cookie(req: &HttpRequest, refresh: &IssuedRefresh) -> Cookie<'static> {
-    Cookie::build(REFRESH_COOKIE, refresh.token.clone())
+    Cookie::build(refresh_cookie_name(req), refresh.token.clone())
         .http_only(true)
         .same_site(SameSite::Strict)
-        .path(TOKEN_PATH)
+        .path(gate_path(req, TOKEN_PATH))
         .secure(crate::proxy::is_https(req))
         .max_age(time::Duration::seconds(refresh.expires_in as i64))
         .finish()
 }
 
-/// Expired copies of both session cookies, which make the browser drop them.
-pub fn cleared_cookies(verifier: &Verifier) -> [Cookie<'static>; 2] {
-    let mut access = Cookie::build(verifier.sources().cookie_name().to_owned(), "")
+/// Expired copies of both session cookies under this request's names,
+/// which make the browser drop them (a prefixed cookie's removal must
+/// itself be `Secure`, or the browser ignores it).
+pub fn cleared_cookies(req: &HttpRequest, verifier: &Verifier) -> [Cookie<'static>; 2] {
+    let https = crate::proxy::is_https(req);
+    let mut access = Cookie::build(verifier.sources().cookie_name_for(req).to_owned(), "")
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
+        .secure(https)
         .finish();
     access.make_removal();
-    let mut refresh = Cookie::build(REFRESH_COOKIE, "")
-        .path(TOKEN_PATH)
+    let mut refresh = Cookie::build(refresh_cookie_name(req), "")
+        .path(gate_path(req, TOKEN_PATH))
         .http_only(true)
         .same_site(SameSite::Strict)
+        .secure(https)
         .finish();
     refresh.make_removal();
     [access, refresh]

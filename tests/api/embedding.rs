@@ -100,6 +100,45 @@ async fn mounted_under_a_scope_its_pages_link_within_the_scope() {
     assert!(page.contains("href=\"/auth/access?token="), "{page}");
     assert!(page.contains("href=\"/auth/login\""), "{page}");
 
+    // The hand-off's refresh cookie goes to the scope's /token, and the
+    // access page refreshes and logs out there.
+    let link = page
+        .split("href=\"")
+        .find(|part| part.starts_with("/auth/access?token="))
+        .and_then(|part| part.split('"').next())
+        .unwrap();
+    let hand_off = test::TestRequest::get()
+        .uri(link)
+        .insert_header(("Accept", "text/html"))
+        .to_request();
+    let hand_off = test::call_service(&app, hand_off).await;
+    assert_eq!(hand_off.status(), StatusCode::SEE_OTHER);
+    let cookies: Vec<_> = hand_off.response().cookies().collect();
+    let refresh = cookies
+        .iter()
+        .find(|c| c.name() == "tokengate_refresh")
+        .unwrap();
+    assert_eq!(refresh.path(), Some("/auth/token"));
+    let access = cookies
+        .iter()
+        .find(|c| c.name() == "tokengate_token")
+        .unwrap();
+    let access_page = test::TestRequest::get()
+        .uri("/auth/access")
+        .insert_header(("Accept", "text/html"))
+        .cookie(access.clone())
+        .to_request();
+    let access_page = test::call_and_read_body(&app, access_page).await;
+    let access_page = String::from_utf8_lossy(&access_page);
+    assert!(
+        access_page.contains("data-refresh-url=\"/auth/token\""),
+        "{access_page}"
+    );
+    assert!(
+        access_page.contains("action=\"/auth/logout\""),
+        "{access_page}"
+    );
+
     let failed = test::call_and_read_body(
         &app,
         login_request("/auth/login", "text/html", "wrong").to_request(),

@@ -408,5 +408,20 @@ async fn over_https_the_cookie_is_host_prefixed_and_only_that_name_counts() {
     // Two different values under the name: one was planted; neither counts.
     let other = app.token().await;
     let both = format!("__Host-tokengate_token={token}; __Host-tokengate_token={other}");
-    assert_eq!(access(both).await.unwrap().status(), 401);
+    assert_eq!(access(both.clone()).await.unwrap().status(), 401);
+    // Nor does a private link replace them unasked: who is signed in now
+    // cannot be told, so the switch is confirmed first.
+    let link = app
+        .client
+        .get(app.url(&format!("/access?token={token}")))
+        .header("Accept", BROWSER_ACCEPT)
+        .header("X-Forwarded-Proto", "https")
+        .header("Sec-Fetch-Site", "none")
+        .header("Cookie", both)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), StatusCode::OK);
+    assert!(link.headers().get("set-cookie").is_none());
+    assert!(link.text().await.unwrap().contains("Switch user?"));
 }

@@ -487,14 +487,16 @@ async fn cookie_authenticated_posts_from_other_sites_are_refused(backend: Backen
     );
 }
 
-async fn the_browser_hand_off_sets_a_refresh_cookie_for_the_token_endpoint_only(backend: Backend) {
-    let replica = backend.spawn(&[]).await;
+/// A browser login over `proto` (`http`, or `https` as a trusted proxy
+/// says): the private-link page and the cookies its hand-off sets.
+async fn browser_hand_off(replica: &Replica, proto: &str) -> (String, Vec<String>) {
     let page = replica
         .app
         .client
         .get(replica.app.url("/login"))
         .basic_auth(USER, Some(PASSWORD))
         .header("Accept", "text/html")
+        .header("X-Forwarded-Proto", proto)
         .send()
         .await
         .unwrap();
@@ -514,16 +516,23 @@ async fn the_browser_hand_off_sets_a_refresh_cookie_for_the_token_endpoint_only(
         .client
         .get(replica.app.url(&link))
         .header("Accept", "text/html")
+        .header("X-Forwarded-Proto", proto)
         .send()
         .await
         .unwrap();
     assert_eq!(hand_off.status(), StatusCode::SEE_OTHER);
-    let cookies: Vec<String> = hand_off
+    let cookies = hand_off
         .headers()
         .get_all("set-cookie")
         .iter()
         .map(|value| value.to_str().unwrap().to_owned())
         .collect();
+    (html, cookies)
+}
+
+async fn the_browser_hand_off_sets_a_refresh_cookie_for_the_token_endpoint_only(backend: Backend) {
+    let replica = backend.spawn(&[]).await;
+    let (html, cookies) = browser_hand_off(&replica, "http").await;
     let refresh = cookies
         .iter()
         .find(|c| c.starts_with("tokengate_refresh="))
@@ -678,6 +687,101 @@ async fn an_operator_ends_every_session_of_a_user(backend: Backend) {
 
 fn write(path: &Path, contents: &str) {
     std::fs::write(path, format!("{contents}\n")).unwrap();
+}
+
+#[tokio::test]
+async fn over_https_the_refresh_cookie_is_secure_prefixed_and_only_that_name_counts() {
+    let replica = Backend::memory()
+        .spawn(&[("TOKENGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1")])
+        .await;
+    let (_, cookies) = browser_hand_off(&replica, "https").await;
+    let refresh = cookies
+        .iter()
+        .find(|c| c.starts_with("__Secure-tokengate_refresh="))
+        .unwrap_or_else(|| panic!("a __Secure- refresh cookie: {cookies:?}"));
+    assert!(
+        refresh.contains("Secure") && refresh.contains("Path=/token"),
+        "{refresh}"
+    );
+    let value = refresh
+        .trim_start_matches("__Secure-tokengate_refresh=")
+        .split(';')
+        .next()
+        .unwrap();
+    let refresh_with = |cookie: String| {
+        replica
+            .app
+            .client
+            .post(replica.app.url("/token"))
+            .header("X-Forwarded-Proto", "https")
+            .header("Sec-Fetch-Site", "same-origin")
+            .header("Cookie", cookie)
+            .form(&[("grant_type", "refresh_token")])
+            .send()
+    };
+
+    // Under the plain name (planted over HTTP, say) it is not read at all.
+    let plain = refresh_with(format!("tokengate_refresh={value}"))
+        .await
+        .unwrap();
+    assert_oauth_error(plain, StatusCode::BAD_REQUEST, "invalid_request").await;
+    // Two different values: one was planted; neither is believed.
+    let both = format!("__Secure-tokengate_refresh={value}; __Secure-tokengate_refresh=planted");
+    let both = refresh_with(both).await.unwrap();
+    assert_oauth_error(both, StatusCode::BAD_REQUEST, "invalid_request").await;
+
+    let refreshed = refresh_with(format!("__Secure-tokengate_refresh={value}"))
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let set: Vec<&str> = refreshed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap())
+        .collect();
+    assert!(
+        set.iter().any(|c| c.starts_with("__Host-tokengate_token=")),
+        "{set:?}"
+    );
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("__Secure-tokengate_refresh=")),
+        "{set:?}"
+    );
+
+    // Logout drops the cookies under the names the browser holds them by;
+    // a prefixed cookie's removal must itself be Secure.
+    let access = set
+        .iter()
+        .find_map(|c| c.strip_prefix("__Host-tokengate_token="))
+        .and_then(|c| c.split(';').next())
+        .unwrap();
+    let logout = replica
+        .app
+        .client
+        .post(replica.app.url("/logout"))
+        .header("X-Forwarded-Proto", "https")
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Cookie", format!("__Host-tokengate_token={access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let cleared: Vec<&str> = logout
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap())
+        .collect();
+    for name in ["__Host-tokengate_token=;", "__Secure-tokengate_refresh=;"] {
+        assert!(
+            cleared
+                .iter()
+                .any(|c| c.starts_with(name) && c.contains("Secure") && c.contains("Max-Age=0")),
+            "{name} {cleared:?}"
+        );
+    }
 }
 
 macro_rules! on_both_stores {
