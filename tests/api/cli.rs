@@ -180,3 +180,71 @@ fn a_ready_file_left_by_an_earlier_run_is_removed_even_when_start_up_fails() {
     );
     assert!(!stale.exists(), "the old ready file is still there");
 }
+
+/// A config dir with the repository's files and `local.toml` as given.
+fn config_dir_with_local(local: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    for file in ["default.toml", "development.toml", "production.toml"] {
+        std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
+    }
+    std::fs::write(dir.path().join("local.toml"), local).unwrap();
+    dir
+}
+
+#[test]
+fn a_config_syntax_error_stops_both_commands_with_78_and_never_prints_the_secret() {
+    let secret = "unclosed-secret-0123456789abcdef-0123456789";
+    let config = config_dir_with_local(&format!("[jwt]\nsecret = \"{secret}\n"));
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["check-config", "serve"] {
+        let output = tokengate_command(&dir)
+            .arg("--config-dir")
+            .arg(config.path())
+            .arg(command)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(78), "{command}: {stderr}");
+        assert!(stderr.contains("local.toml"), "{command}: {stderr}");
+        assert!(!stderr.contains("unclosed-secret"), "{command}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("unclosed-secret"),
+            "{command}"
+        );
+    }
+}
+
+#[test]
+fn production_refuses_a_world_writable_signing_key_file_naming_its_entry() {
+    use std::os::unix::fs::PermissionsExt;
+    let files = tempfile::tempdir().unwrap();
+    let secret = files.path().join("signing-secret");
+    std::fs::write(&secret, "a-production-signing-secret-of-32-bytes-or-more\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let config = config_dir_with_local(&format!(
+        "[jwt]\nsigning_key = \"k1\"\n\n[[jwt.keys]]\nkid = \"k1\"\nalgorithm = \"HS256\"\nsecret_file = \"{}\"\n",
+        secret.display()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |mode: u32| {
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
+        tokengate_command(&dir)
+            .arg("--config-dir")
+            .arg(config.path())
+            .arg("check-config")
+            .env("TOKENGATE_ENV", "production")
+            .env_remove("TOKENGATE__JWT__SECRET")
+            .output()
+            .unwrap()
+    };
+
+    let output = refused(0o666);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("jwt.keys[0].secret_file"), "{stderr}");
+    assert!(stderr.contains("writable by every user"), "{stderr}");
+
+    let output = refused(0o640);
+    assert!(output.status.success(), "{output:?}");
+}
