@@ -195,18 +195,23 @@ impl CredentialStore for GroupStore {
     }
 }
 
-#[actix_web::test]
-async fn the_mint_hook_adds_claims_that_authenticated_reads_back() {
-    let gate = TokenGate::builder()
+/// A gate whose mint hook adds the user's groups as the app's own claim.
+fn gate_minting_groups(store: impl CredentialStore + 'static) -> TokenGate {
+    TokenGate::builder()
         .secret(SECRET)
-        .credential_store(GroupStore)
+        .credential_store(store)
         .mint_claims(|user: &UserRecord| Extra {
             groups: user.groups.clone(),
             // A registered claim from the app is ignored, never minted.
             sub: "mallory",
         })
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn the_mint_hook_adds_claims_that_authenticated_reads_back() {
+    let gate = gate_minting_groups(GroupStore);
     let app = test::init_service(App::new().configure(|cfg| gate.configure(cfg)).route(
         "/groups",
         web::get().to(
@@ -306,15 +311,7 @@ fn refresh_request(refresh_token: &str) -> test::TestRequest {
 #[actix_web::test]
 async fn a_refresh_mints_what_a_login_would_and_asks_the_store_first() {
     let state = Arc::new(AtomicU8::new(PRESENT));
-    let gate = TokenGate::builder()
-        .secret(SECRET)
-        .credential_store(ChangingStore(Arc::clone(&state)))
-        .mint_claims(|user: &UserRecord| Extra {
-            groups: user.groups.clone(),
-            sub: "mallory",
-        })
-        .build()
-        .unwrap();
+    let gate = gate_minting_groups(ChangingStore(Arc::clone(&state)));
     let app = test::init_service(App::new().configure(|cfg| gate.configure(cfg)).route(
         "/groups",
         web::get().to(
