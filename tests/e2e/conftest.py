@@ -297,6 +297,26 @@ def hash_password(user, password):
     return line
 
 
+def login(url, user=USER, forwarded_for=None):
+    """A JSON login; the token response.
+
+    With Redis the strict per-user-and-address budget (burst 10) is one
+    across the replicas, and the suite logs in more often than that, so each
+    login comes from its own address where the replicas trust the caller.
+    Behind compose's nginx, which the replicas trust instead, the address is
+    the one nginx sees; there a 429 is waited out, as its Retry-After asks.
+    """
+    forwarded_for = forwarded_for or f"203.0.113.{secrets.randbelow(250) + 1}"
+    headers = {"Accept": "application/json", "X-Forwarded-For": forwarded_for}
+    for _ in range(4):
+        response = requests.get(url + "/login", auth=(user, PASSWORD), headers=headers, timeout=10)
+        if response.status_code != 429:
+            break
+        time.sleep(int(response.headers.get("Retry-After", "1")))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def write_settings(workdir, name, secret_path, users_path, groups_path=None):
     """One config folder every replica reads: the repo's files plus local.toml,
     naming the secret, users and groups files where the replica sees them."""

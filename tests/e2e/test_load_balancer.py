@@ -14,18 +14,12 @@ import time
 import pytest
 import requests
 
+import conftest
 from conftest import DOCKER, FIGURES, IMAGE, OTHER_USER, PASSWORD, USER, answers, wait_until
 
 
 def login(base_url, user=USER):
-    response = requests.get(
-        base_url + "/login",
-        auth=(user, PASSWORD),
-        headers={"Accept": "application/json"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
+    return conftest.login(base_url, user)["access_token"]
 
 
 def access(base_url, token, session=requests):

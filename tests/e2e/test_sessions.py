@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from conftest import COMPOSE_FILE, OTHER_USER, PASSWORD, USER, answers, wait_until
+from conftest import COMPOSE_FILE, OTHER_USER, PASSWORD, USER, answers, login, wait_until
 
 # These tests kill and restart the suite's own redis-server and talk to the
 # replicas' ports; the compose deployment's Redis is a container they leave
@@ -37,17 +37,6 @@ def synced(url):
     except (requests.RequestException, ValueError):
         return False
     return body.get("sessions", {}).get("synced") is True
-
-
-def login(url, forwarded_for=None, user=USER):
-    # Each login from its own address: with Redis the strict per-user limit
-    # (user and address) is one budget across the replicas, and the earlier
-    # tests already spent 127.0.0.1's.
-    forwarded_for = forwarded_for or f"203.0.113.{secrets.randbelow(250) + 1}"
-    headers = {"Accept": "application/json", "X-Forwarded-For": forwarded_for}
-    response = requests.get(url + "/login", auth=(user, PASSWORD), headers=headers, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def access(url, token):
