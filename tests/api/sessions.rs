@@ -15,7 +15,8 @@ use tokengate::credentials::hash_password;
 use tokengate::reload::Reloader;
 
 use crate::helpers::{
-    PASSWORD, TestApp, USER, assert_token_rejected, spawn_app_from, users_file_contents,
+    PASSWORD, TestApp, USER, assert_token_rejected, spawn_app_from, tokengate_command,
+    users_file_contents,
 };
 use crate::redis_server::RedisServer;
 
@@ -454,6 +455,50 @@ async fn a_changed_password_ends_the_users_sessions_on_reload(backend: Backend) 
     assert_eq!(replica.access_status(&fresh).await, StatusCode::OK);
 }
 
+async fn a_user_removed_on_reload_loses_every_session(backend: Backend) {
+    let replica = backend.spawn(&[]).await;
+    let removed = replica.login_as(OTHER_USER).await;
+    let bystander = replica.login().await;
+    let without: Vec<&str> = users_file_contents()
+        .lines()
+        .filter(|line| !line.starts_with(&format!("{OTHER_USER}:")))
+        .collect();
+    write(&replica.dir.path().join("users"), &without.join("\n"));
+    replica.reloader.reload().await.expect("reload succeeds");
+
+    replica.assert_ended(&removed).await;
+    assert_eq!(
+        replica.access_status(&bystander.access).await,
+        StatusCode::OK
+    );
+}
+
+async fn a_session_ends_at_max_age_however_often_it_refreshes(backend: Backend) {
+    let replica = backend
+        .spawn(&[
+            ("TOKENGATE__SESSIONS__REFRESH_TTL", "3s"),
+            ("TOKENGATE__SESSIONS__MAX_AGE", "3s"),
+        ])
+        .await;
+    let login = replica.login().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let response = replica.refresh(&login.refresh).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    // A fresh refresh token would live refresh_ttl (3 s); this one only
+    // until the session's end.
+    let lives = body["refresh_expires_in"].as_u64().unwrap();
+    assert!((1..3).contains(&lives), "{body}");
+    let successor = body["refresh_token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_oauth_error(
+        replica.refresh(&successor).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+}
+
 async fn cookie_authenticated_posts_from_other_sites_are_refused(backend: Backend) {
     let replica = backend.spawn(&[]).await;
     let login = replica.login().await;
@@ -815,12 +860,47 @@ on_both_stores!(
     the_token_endpoint_answers_rfc_6749_errors,
     an_expired_refresh_token_is_refused,
     a_changed_password_ends_the_users_sessions_on_reload,
+    a_user_removed_on_reload_loses_every_session,
+    a_session_ends_at_max_age_however_often_it_refreshes,
     cookie_authenticated_posts_from_other_sites_are_refused,
     the_browser_hand_off_sets_a_refresh_cookie_for_the_token_endpoint_only,
     an_operator_ends_every_session_of_a_user,
 );
 
 // ---- Redis only: replicas, expiry of records, faults ----
+
+#[tokio::test]
+async fn the_cli_ends_a_users_sessions_on_every_replica_through_redis() {
+    let backend = Backend::redis();
+    let (a, b) = (backend.spawn(&[]).await, backend.spawn(&[]).await);
+    let ended = a.login().await;
+    let bystander = b.login_as(OTHER_USER).await;
+    let store = backend.redis.as_ref().unwrap().url();
+    let dir = tempfile::tempdir().unwrap();
+    let revoke = |store: &str| {
+        tokengate_command(&dir)
+            .args(["sessions", "revoke-user", USER])
+            .env("TOKENGATE__SESSIONS__STORE", store)
+            .output()
+            .unwrap()
+    };
+
+    let output = revoke(&store);
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ended every session of `alice`"));
+    for replica in [&a, &b] {
+        replica.eventually_refuses(&ended.access).await;
+    }
+    b.assert_ended(&ended).await;
+    assert_eq!(b.access_status(&bystander.access).await, StatusCode::OK);
+
+    // A store it cannot reach, or none at all: 69 (EX_UNAVAILABLE), said so.
+    for store in ["redis://127.0.0.1:1/0", "memory"] {
+        let output = revoke(store);
+        assert_eq!(output.status.code(), Some(69), "{store}: {output:?}");
+        assert!(!output.stderr.is_empty());
+    }
+}
 
 #[tokio::test]
 async fn a_logout_on_one_replica_is_refused_by_the_others() {
