@@ -357,3 +357,36 @@ async fn a_refresh_mints_what_a_login_would_and_asks_the_store_first() {
     let ended = test::call_service(&app, groups_of(access)).await;
     assert_eq!(ended.status(), StatusCode::UNAUTHORIZED);
 }
+
+async fn operators_only(
+    guard: tokengate::auth::RequireRole<tokengate::auth::Operator>,
+) -> HttpResponse {
+    HttpResponse::Ok().body(guard.sub.clone())
+}
+
+#[actix_web::test]
+async fn an_operator_guard_without_a_registered_gate_answers_500_rather_than_panicking() {
+    let gate = htpasswd_gate();
+    let mounted = test::init_service(App::new().configure(|cfg| gate.configure(cfg))).await;
+    let login: Value = test::call_and_read_body_json(
+        &mounted,
+        login_request("/login", "application/json", PASSWORD).to_request(),
+    )
+    .await;
+    let token = login["access_token"].as_str().unwrap();
+    // The verifier alone, as an app that checks tokens but never mounted the gate.
+    let app = test::init_service(
+        App::new()
+            .app_data(gate.verifier())
+            .route("/ops", web::get().to(operators_only)),
+    )
+    .await;
+    let request = test::TestRequest::get()
+        .uri("/ops")
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .to_request();
+
+    let response = test::call_service(&app, request).await;
+
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}

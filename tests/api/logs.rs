@@ -383,3 +383,51 @@ async fn logouts_revocations_and_operator_revocations_are_audited_with_the_user_
         assert!(!log.contains(secret.as_str()), "log leaks a token:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn a_throttled_login_and_a_refused_reload_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = crate::helpers::write_users_file(dir.path());
+    let mut binary = RunningBinary::start(|command| {
+        command
+            .env("TOKENGATE__LOG__FORMAT", "json")
+            .env("TOKENGATE__USERS__FILE", &users)
+            .env("TOKENGATE__LIMITS__LOGIN_PER_USER_BURST", "1");
+    });
+    let login = || {
+        reqwest::Client::new()
+            .get(binary.url("/login"))
+            .basic_auth(USER, Some(PASSWORD))
+            .header("Accept", "application/json")
+            .send()
+    };
+    assert_eq!(login().await.unwrap().status(), 200);
+    assert_eq!(login().await.unwrap().status(), 429);
+    // A users file serve cannot use: the reload is refused, the old one kept.
+    std::fs::write(&users, "alice:$apr1$abc$def\n").unwrap();
+    binary.hangup();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !binary.log().contains("config_reload_failed") {
+        assert!(std::time::Instant::now() < deadline, "{}", binary.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    binary.terminate();
+
+    let log = binary.log();
+    let lines = json_lines(&log);
+    let event = |name: &str| {
+        lines
+            .iter()
+            .find(|line| line["event"] == name)
+            .unwrap_or_else(|| panic!("no `{name}` event in:\n{log}"))
+            .clone()
+    };
+    let throttled = event("login_throttled");
+    assert_eq!(throttled["target"], "tokengate::audit");
+    assert_eq!(throttled["user"], USER);
+    assert_eq!(throttled["client"], "127.0.0.1");
+    let refused = event("config_reload_failed");
+    assert_eq!(refused["level"], "ERROR");
+    assert_eq!(refused["key"], "users.file", "{refused}");
+    assert!(!log.contains("$apr1$abc$def"), "{log}");
+}
