@@ -6,10 +6,10 @@ use tokengate::cli::{self, Cli, Command};
 use tokengate::ready_file;
 use tokengate::startup::Application;
 
-// Each argon2 check allocates a 19 MiB work area. glibc's allocator kept
-// those in per-thread arenas (RSS passed 400 MB with two check threads),
-// and forcing them to mmap cost a fresh page-faulted buffer per check (+60%
-// per verification). jemalloc reuses the area and returns idle pages.
+// Each argon2 check allocates a 19 MiB work area: glibc's allocator keeps
+// those in per-thread arenas, or with mmap faults a fresh buffer in per
+// check; jemalloc reuses the area and returns idle pages (BENCHMARKS.md,
+// "Login memory").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -9,9 +9,15 @@
 //! anything, and the requirement can be a plain handler argument, the way
 //! [`Authenticated`](super::Authenticated) already is:
 //!
-//! ```ignore
+//! ```
+//! use actix_web::HttpResponse;
+//! use tokengate::auth::RequireRole;
+//!
 //! tokengate::role!(pub Admins = "admins");
-//! async fn purge(RequireRole(claims, ..): RequireRole<Admins>) -> HttpResponse { ... }
+//!
+//! async fn purge(RequireRole(claims, ..): RequireRole<Admins>) -> HttpResponse {
+//!     HttpResponse::Ok().body(format!("purged by {}", claims.sub))
+//! }
 //! ```
 //!
 //! The requirement sits in the signature, so it cannot be forgotten when the

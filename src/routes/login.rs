@@ -287,9 +287,9 @@ pub(super) fn token_response(
     html_page(HttpResponse::Ok(), &page)
 }
 
-/// Signs on the async worker, unless the key is RSA: its signature (about
-/// 1.3 ms) would hold up every request queued on the worker, so it runs on
-/// the blocking pool instead.
+/// Signs on the async worker, unless the key is RSA: its signature would
+/// hold up every request queued on the worker (BENCHMARKS.md, "RSA signing
+/// off the workers"), so it runs on the blocking pool instead.
 pub(super) async fn mint(
     issuer: Arc<Issuer>,
     name: String,
