@@ -314,3 +314,50 @@ async fn metrics_can_be_switched_off() {
         StatusCode::OK
     );
 }
+
+/// Every `tokengate_...` identifier in `text`.
+fn metric_names(text: &str) -> std::collections::BTreeSet<&str> {
+    text.match_indices("tokengate_")
+        .map(|(start, _)| {
+            let rest = &text[start..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_dashboard_and_the_alert_rules_query_only_series_that_are_exposed() {
+    let (app, reloader) = spawn_app_from(&crate::helpers::repo_config_dir(), &[]).await;
+    // One of each kind of request, so every labelled family has a series.
+    assert_eq!(app.login_json(USER, PASSWORD).await.status(), 200);
+    assert_eq!(app.login_json(USER, "wrong").await.status(), 401);
+    assert_eq!(app.access_with_bearer("a.b.c").await.status(), 401);
+    reloader.reload().await.unwrap();
+    let exposition = scrape(&app).await;
+    let exposed: std::collections::BTreeSet<&str> = exposition
+        .lines()
+        .filter_map(|line| match line.strip_prefix("# TYPE ") {
+            Some(declared) => declared.split(' ').next(),
+            None => line.split(['{', ' ']).next(),
+        })
+        .collect();
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in [
+        "deploy/grafana/tokengate-dashboard.json",
+        "deploy/prometheus/tokengate-alerts.yml",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let queried = metric_names(&text);
+        assert!(queried.len() >= 5, "{file}: {queried:?}");
+        for name in queried {
+            assert!(
+                exposed.contains(name),
+                "{file} queries `{name}`, which /metrics does not expose:\n{exposition}"
+            );
+        }
+    }
+}
