@@ -388,8 +388,19 @@ async fn logouts_revocations_and_operator_revocations_are_audited_with_the_user_
 async fn a_throttled_login_and_a_refused_reload_are_audited() {
     let dir = tempfile::tempdir().unwrap();
     let users = crate::helpers::write_users_file(dir.path());
+    let config = dir.path().join("config");
+    std::fs::create_dir(&config).unwrap();
+    for file in ["default.toml", "development.toml"] {
+        std::fs::copy(
+            crate::helpers::repo_config_dir().join(file),
+            config.join(file),
+        )
+        .unwrap();
+    }
     let mut binary = RunningBinary::start(|command| {
         command
+            .arg("--config-dir")
+            .arg(&config)
             .env("TOKENGATE__LOG__FORMAT", "json")
             .env("TOKENGATE__USERS__FILE", &users)
             .env("TOKENGATE__LIMITS__LOGIN_PER_USER_BURST", "1");
@@ -407,13 +418,27 @@ async fn a_throttled_login_and_a_refused_reload_are_audited() {
     std::fs::write(&users, "alice:$apr1$abc$def\n").unwrap();
     binary.hangup();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !binary.log().contains("config_reload_failed") {
-        assert!(std::time::Instant::now() < deadline, "{}", binary.log());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let refusals = |count: usize| {
+        while binary.log().matches("config_reload_failed").count() < count {
+            assert!(std::time::Instant::now() < deadline, "{}", binary.log());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    refusals(1);
+    // A config file broken mid-secret: the reload names the file, never the line.
+    let secret = "unclosed-reload-secret-0123456789abcdef";
+    std::fs::write(
+        config.join("local.toml"),
+        format!("[jwt]\nsecret = \"{secret}\n"),
+    )
+    .unwrap();
+    binary.hangup();
+    refusals(2);
     binary.terminate();
 
     let log = binary.log();
+    assert!(!log.contains("unclosed-reload"), "{log}");
+    assert!(log.contains("local.toml"), "{log}");
     let lines = json_lines(&log);
     let event = |name: &str| {
         lines
