@@ -12,8 +12,8 @@ attacker the user exists (SECURITY.md, "Enumeration").
 
 Hashes come from the PyPI packages bcrypt and argon2-cffi (installed if
 missing). Prints a Markdown table and writes it into BENCHMARKS.md between
-the `<!-- enumeration -->` markers. Usage: bench/enumeration.py
-[--samples 40] [--no-write]
+the `<!-- enumeration:start -->` and `<!-- enumeration:end -->` markers.
+Usage: bench/enumeration.py [--samples 40] [--no-write]
 """
 
 import argparse
