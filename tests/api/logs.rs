@@ -53,6 +53,15 @@ async fn tokens_credentials_and_secrets_never_reach_the_log() {
 }
 
 /// The log's JSON lines (`log.format = "json"`), parsed.
+/// The first JSON log line of audit event `name`.
+fn audit_event(lines: &[serde_json::Value], log: &str, name: &str) -> serde_json::Value {
+    lines
+        .iter()
+        .find(|line| line["event"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` event in:\n{log}"))
+        .clone()
+}
+
 fn json_lines(log: &str) -> Vec<serde_json::Value> {
     log.lines()
         .map(|line| {
@@ -95,22 +104,12 @@ async fn security_events_are_audited_as_json_with_request_id_client_user_and_rep
         .unwrap();
     assert_eq!(refused.headers()["x-request-id"], "probe-refused");
     binary.hangup();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !binary.log().contains("config_reloaded") {
-        assert!(std::time::Instant::now() < deadline, "{}", binary.log());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    binary.wait_for_log("config_reloaded", 1);
     binary.terminate();
 
     let log = binary.log();
     let lines = json_lines(&log);
-    let event = |name: &str| {
-        lines
-            .iter()
-            .find(|line| line["event"] == name)
-            .unwrap_or_else(|| panic!("no `{name}` event in:\n{log}"))
-            .clone()
-    };
+    let event = |name: &str| audit_event(&lines, &log, name);
     let ok = event("login_succeeded");
     assert_eq!(ok["target"], "tokengate::audit");
     assert_eq!(ok["request_id"], "probe-login-ok");
@@ -279,11 +278,7 @@ async fn a_reload_that_changes_the_signing_key_is_audited() {
     });
     write("hmac-b");
     binary.hangup();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !binary.log().contains("event=signing_key_changed") {
-        assert!(std::time::Instant::now() < deadline, "{}", binary.log());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    binary.wait_for_log("event=signing_key_changed", 1);
     binary.terminate();
     let log = binary.log();
     let line = log
@@ -360,13 +355,7 @@ async fn logouts_revocations_and_operator_revocations_are_audited_with_the_user_
 
     let log = binary.log();
     let lines = json_lines(&log);
-    let event = |name: &str| {
-        lines
-            .iter()
-            .find(|line| line["event"] == name)
-            .unwrap_or_else(|| panic!("no `{name}` event in:\n{log}"))
-            .clone()
-    };
+    let event = |name: &str| audit_event(&lines, &log, name);
     let logout = event("logout");
     assert_eq!(logout["target"], "tokengate::audit");
     assert_eq!(logout["user"], USER);
@@ -417,14 +406,7 @@ async fn a_throttled_login_and_a_refused_reload_are_audited() {
     // A users file serve cannot use: the reload is refused, the old one kept.
     std::fs::write(&users, "alice:$apr1$abc$def\n").unwrap();
     binary.hangup();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let refusals = |count: usize| {
-        while binary.log().matches("config_reload_failed").count() < count {
-            assert!(std::time::Instant::now() < deadline, "{}", binary.log());
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    };
-    refusals(1);
+    binary.wait_for_log("config_reload_failed", 1);
     // A config file broken mid-secret: the reload names the file, never the line.
     let secret = "unclosed-reload-secret-0123456789abcdef";
     std::fs::write(
@@ -433,20 +415,14 @@ async fn a_throttled_login_and_a_refused_reload_are_audited() {
     )
     .unwrap();
     binary.hangup();
-    refusals(2);
+    binary.wait_for_log("config_reload_failed", 2);
     binary.terminate();
 
     let log = binary.log();
     assert!(!log.contains("unclosed-reload"), "{log}");
     assert!(log.contains("local.toml"), "{log}");
     let lines = json_lines(&log);
-    let event = |name: &str| {
-        lines
-            .iter()
-            .find(|line| line["event"] == name)
-            .unwrap_or_else(|| panic!("no `{name}` event in:\n{log}"))
-            .clone()
-    };
+    let event = |name: &str| audit_event(&lines, &log, name);
     let throttled = event("login_throttled");
     assert_eq!(throttled["target"], "tokengate::audit");
     assert_eq!(throttled["user"], USER);

@@ -284,28 +284,17 @@ fn sighup_reloads_the_running_binary_and_a_bad_config_keeps_the_old_one() {
     };
     assert_eq!(expires_in(USER, PASSWORD), Some(42));
 
-    let wait_for_log = |needle: &str, count: usize| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while binary.log().matches(needle).count() < count {
-            assert!(
-                Instant::now() < deadline,
-                "no `{needle}` in:\n{}",
-                binary.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
     config_with_ttl(dir.path(), "43s");
     let line = format!("{NEW_USER}:{}\n", hash_password(NEW_PASSWORD));
     std::fs::write(&users, format!("{}{line}", users_file_contents())).unwrap();
     binary.hangup();
-    wait_for_log("configuration reloaded in", 1);
+    binary.wait_for_log("configuration reloaded in", 1);
     assert_eq!(expires_in(USER, PASSWORD), Some(43));
     assert_eq!(expires_in(NEW_USER, NEW_PASSWORD), Some(43));
 
     config_with_ttl(dir.path(), "soon");
     binary.hangup();
-    wait_for_log("reload refused", 1);
+    binary.wait_for_log("reload refused", 1);
     assert_eq!(expires_in(USER, PASSWORD), Some(43));
 
     let log = binary.log();
@@ -338,11 +327,7 @@ fn a_reload_that_changes_the_limits_says_they_need_a_restart() {
     )
     .unwrap();
     binary.hangup();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !binary.log().contains("configuration reloaded") {
-        assert!(Instant::now() < deadline, "no reload in:\n{}", binary.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    binary.wait_for_log("configuration reloaded", 1);
     let log = binary.log();
     assert!(
         log.contains("limits section changed; it takes effect only after a restart"),

@@ -119,6 +119,19 @@ impl RunningBinary {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (30 s at most) until the log holds `needle` `count` times.
+    pub fn wait_for_log(&self, needle: &str, count: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.log().matches(needle).count() < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no `{needle}` ({count} times) in:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGHUP: reload the configuration.
     pub fn hangup(&self) {
         self.signal("-HUP");
