@@ -5,9 +5,12 @@ counters, sends N keep-alive requests and reads the totals back. Unlike
 req/s, the counts do not move with the machine's load, so they compare
 builds and routes exactly (BENCHMARKS.md, "Where /access's time goes").
 
-Usage: bench/callgrind.py [--requests 2000] [--metrics-off] [PATH ...]  (default: /bare /access)
---metrics-off runs with `metrics.enabled = false`: the difference is what
-the metrics cost per request, exactly.
+Usage: bench/callgrind.py [--requests 2000] [--metrics-off] [--bare-actix] [PATH ...]
+(default: /bare /access). --metrics-off runs with `metrics.enabled = false`:
+the difference is what the metrics cost per request, exactly. --bare-actix
+first profiles bench/peers/bare_actix.rs's static route (actix-web with no
+middleware, the peers' ceiling) the same way, so the table shows what
+tokengate adds to actix-web's own work.
 Builds with the `bench-routes` cargo feature, which /bare needs.
 Needs valgrind (Debian's package). Leaves the profiles in target/callgrind/
 for callgrind_annotate --inclusive=yes.
@@ -28,12 +31,12 @@ PORT = 22083
 OUT = load.ROOT / "target" / "callgrind"
 
 
-def connect():
+def connect(probe):
     deadline = time.monotonic() + 60
     while True:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-            connection.request("GET", "/healthz")
+            connection.request("GET", probe)
             connection.getresponse().read()
             return connection
         except OSError:
@@ -59,15 +62,17 @@ def login(connection):
     return re.search(r'"access_token":"([^"]+)"', body).group(1)
 
 
-def profile(path, requests, env, suffix=""):
+def profile(path, requests, env, suffix="", command=None):
+    """Tokengate's release build, or `command` (a server that needs no login)."""
     name = (path.strip("/").replace("/", "_") or "root") + suffix
     out = OUT / f"{name}.out"
     process = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(load.BINARY)],
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+         *(command or [str(load.BINARY)])],
         cwd=load.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        connection = connect()
-        headers = {"Authorization": f"Bearer {login(connection)}"}
+        connection = connect(path if command else "/healthz")
+        headers = {} if command else {"Authorization": f"Bearer {login(connection)}"}
         send(connection, path, headers, 200)
         subprocess.run(["callgrind_control", "-z", str(process.pid)], check=True,
                        capture_output=True)
@@ -86,9 +91,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--metrics-off", action="store_true")
+    parser.add_argument("--bare-actix", action="store_true")
     parser.add_argument("paths", nargs="*", default=["/bare", "/access"])
     args = parser.parse_args()
-    subprocess.run(load.BUILD, cwd=load.ROOT, check=True)
+    subprocess.run(load.BUILD + ["--bin", "tokengate", "--example", "bare_actix"], cwd=load.ROOT,
+                   check=True)
     OUT.mkdir(parents=True, exist_ok=True)
     for stale in OUT.glob(f"*{'-metrics-off' if args.metrics_off else ''}.out*"):
         stale.unlink()
@@ -97,6 +104,12 @@ def main():
     suffix = "-metrics-off" if args.metrics_off else ""
     print("| route | instructions per request | profile |")
     print("|---|---:|---|")
+    if args.bare_actix:
+        bare_actix = [str(load.ROOT / "target" / "release" / "examples" / "bare_actix"),
+                      str(PORT), load.SECRET]
+        per_request, dumped = profile("/static", args.requests, None, "-bare-actix", bare_actix)
+        print(f"| bare actix-web /static | {per_request / 1000:.1f}k | "
+              f"{dumped.relative_to(load.ROOT)} |")
     for path in args.paths:
         per_request, dumped = profile(path, args.requests, env, suffix)
         print(f"| {path} | {per_request / 1000:.1f}k | {dumped.relative_to(load.ROOT)} |")

@@ -5,7 +5,9 @@ the same token (HS256, iss/aud "tokengate", typ at+jwt):
 
 - bare actix-web 4 (bench/peers/bare_actix.rs): a static JSON route, and the
   same plus a jsonwebtoken verify, no middleware;
-- tokengate (release build): /healthz, /access, /auth/verify;
+- tokengate (release build): /healthz, /access, /auth/verify; and again with
+  the Redis session store (a private redis-server, persistence off), whose
+  replicas check revocations from memory kept current by Redis;
 - fastify 5 + @fastify/jwt on a node cluster of 2 (bench/peers/fastify);
 - the seed's Flask + PyJWT app and Flask-JWT-Extended, gunicorn -w 2
   (bench/peers/flask_app.py).
@@ -37,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load  # noqa: E402  (wrk, /proc readers, the bench user and secret)
+import sessions  # noqa: E402  (its private redis-server and readiness check)
 
 ROOT = load.ROOT
 PEERS = Path(__file__).resolve().parent / "peers"
@@ -79,8 +82,8 @@ def tree_cpu_seconds(pid):
 class Peer:
     """One server process (tree) and the routes to drive on it."""
 
-    def __init__(self, name, command, routes, env=None, cwd=ROOT):
-        self.name, self.routes = name, routes
+    def __init__(self, name, command, routes, env=None, cwd=ROOT, companion=None):
+        self.name, self.routes, self.companion = name, routes, companion
         self.port = next(PORTS)
         command = [part.replace("{port}", str(self.port)) for part in command]
         env = {key: value.replace("{port}", str(self.port)) for key, value in (env or {}).items()}
@@ -91,7 +94,8 @@ class Peer:
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(self.url("/healthz" if name == "tokengate" else probe),
+                urllib.request.urlopen(
+                    self.url("/healthz" if name.startswith("tokengate") else probe),
                                        timeout=1)
                 break
             except urllib.error.HTTPError:
@@ -113,6 +117,8 @@ class Peer:
             pass
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
+        if self.companion:
+            self.companion.stop()
 
 
 def drive(peer, path, headers, args):
@@ -155,6 +161,23 @@ def start_each(args, workdir, token, peers):
     peers.append(Peer("tokengate", [str(load.BINARY)],
                       [("/healthz", "/healthz", bearer), ("/access", "/access", bearer),
                        ("/auth/verify", "/auth/verify", bearer)], env=env))
+    if shutil.which("redis-server"):
+        redis = sessions.Redis()
+        try:
+            shared = Peer("tokengate, Redis store", [str(load.BINARY)],
+                          [("/access", "/access", bearer), ("/auth/verify", "/auth/verify", bearer)],
+                          env={**env, "TOKENGATE__SESSIONS__STORE": redis.url}, companion=redis)
+        except BaseException:
+            redis.stop()
+            raise
+        peers.append(shared)
+        deadline = time.monotonic() + 15
+        while not sessions.is_synced(shared.url("/readyz")):
+            if time.monotonic() > deadline:
+                raise RuntimeError("tokengate never synced with its redis-server")
+            time.sleep(0.1)
+    else:
+        skipped.append("tokengate with the Redis store (apt install redis-server)")
     fastify = PEERS / "fastify"
     if shutil.which("node") and (fastify / "node_modules").is_dir():
         peers.append(Peer("fastify + @fastify/jwt, cluster of 2", ["node", "server.js"],
@@ -222,14 +245,15 @@ def render(results, args, skipped):
     ratio_lines = ["", "| ratio (req/s, same run) | value | target |", "|---|---:|---|"]
     static = rows.get(("bare actix-web", "static"))
     fastify = next((v for (name, _), v in rows.items() if name.startswith("fastify")), None)
-    for route in ("/access", "/auth/verify"):
-        ours = rows.get(("tokengate", route))
-        if ours and static:
-            ratio_lines.append(f"| tokengate {route} ÷ bare actix-web static | "
-                               f"{ours[0] / static[0]:.2f} | ≥ 0.95 |")
-        if ours and fastify:
-            ratio_lines.append(f"| tokengate {route} ÷ fastify + @fastify/jwt | "
-                               f"{ours[0] / fastify[0]:.2f} | ≥ 3 |")
+    for server in ("tokengate", "tokengate, Redis store"):
+        for route in ("/access", "/auth/verify"):
+            ours = rows.get((server, route))
+            if ours and static:
+                ratio_lines.append(f"| {server} {route} ÷ bare actix-web static | "
+                                   f"{ours[0] / static[0]:.2f} | ≥ 0.95 |")
+            if ours and fastify:
+                ratio_lines.append(f"| {server} {route} ÷ fastify + @fastify/jwt | "
+                                   f"{ours[0] / fastify[0]:.2f} | ≥ 3 |")
     lines += ratio_lines
     lines += ["", f"wrk -t1 -c{args.connections} -d{args.duration}s per route, {args.rounds} "
               f"alternating rounds, every server running throughout; {os.cpu_count()} cores "

@@ -26,6 +26,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod proxy;
+mod request_frame;
 mod request_limits;
 mod routes;
 mod sessions;
@@ -38,6 +39,15 @@ pub mod fuzzing {
     pub use crate::request_limits::check as check_request_limits;
     pub use crate::routes::prefers_json;
     pub use crate::throttle::LoginThrottle;
+}
+
+/// What the criterion benches under `benches/` measure; not a library API.
+#[doc(hidden)]
+pub mod benching {
+    pub use crate::metrics::Metrics;
+    pub use crate::request_frame::RequestFrame;
+    pub use crate::request_limits::check as check_request_limits;
+    pub use crate::telemetry::RequestId;
 }
 
 /// Implement [`CredentialStore`] with `#[tokengate::async_trait]`.

@@ -1,18 +1,15 @@
-//! Limits on what a request may carry, checked before any route runs.
+//! Limits on what a request may carry, checked (by `request_frame`) before
+//! any route runs.
 //!
 //! actix-http already refuses a request head over 128 KiB or with more than
 //! 96 headers (431) and bounds how long a client may take to send it
 //! (`server.client_request_timeout`, 408). These tighter limits fit what
 //! tokengate's endpoints actually take: a token of at most 4 KiB, no body.
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
-use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
-use crate::http::{ErrorBody, prefers_html};
-use crate::pages::error_page;
+use crate::http::ErrorBody;
 
 /// Longest request target (path and query): a private link is ~4.2 KiB.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -91,23 +88,6 @@ pub fn check(req: &HttpRequest) -> Result<(), RequestRejected> {
         Some(Some(length)) if length > MAX_BODY_BYTES => Err(RequestRejected::BodyTooLarge),
         _ => Ok(()),
     }
-}
-
-/// The middleware: `App::new().wrap(actix_web::middleware::from_fn(enforce))`.
-pub async fn enforce(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if let Err(rejected) = check(req.request()) {
-        let mut answer = rejected.error_response();
-        if prefers_html(req.request()) {
-            answer = error_page(req.request(), &answer);
-        }
-        return Ok(req.into_response(answer).map_into_right_body());
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::DefaultHeaders;
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -16,12 +15,11 @@ use crate::config::Settings;
 use crate::gate::TokenGate;
 use crate::metrics::{self, Metrics, ScrapeHook};
 use crate::openapi;
-use crate::proxy::INSTANCE_ID_HEADER;
 use crate::ready_file::ReadySignal;
 use crate::reload::Reloader;
+use crate::request_frame::RequestFrame;
 use crate::routes::{self, Readiness};
 use crate::runtime_config::RuntimeConfig;
-use crate::{request_limits, telemetry};
 
 /// The route patterns `configure` registers, counted from start-up in
 /// `tokengate_http_requests_total` (a route missing here still counts).
@@ -114,9 +112,10 @@ impl Application {
 
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(DefaultHeaders::new().add((INSTANCE_ID_HEADER, instance_id.header_value())))
-                .wrap(middleware::from_fn(request_limits::enforce))
-                .wrap(middleware::from_fn(telemetry::access_log))
+                .wrap(RequestFrame::new(
+                    instance_id.as_str(),
+                    metrics_enabled.then(|| metrics.clone()),
+                ))
                 .configure(|cfg| gate.configure(cfg))
                 .app_data(audit.clone())
                 .route("/openapi.json", web::get().to(openapi::serve))

@@ -3,26 +3,23 @@
 //! token or an Authorization header.
 //!
 //! Every line written while a request is handled carries its request id:
-//! the access-log middleware runs the request inside a task-local scope that
-//! the formatter reads.
+//! `request_frame` runs the request inside a task-local scope that the
+//! formatter reads.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::future::Future;
 use std::io::Write;
-use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use actix_web::{HttpMessage, web};
-
-use actix_web::body::{BodySize, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::body::BodySize;
+use actix_web::dev::ServiceRequest;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
 use log::kv::{self, VisitSource};
+use tokio::task::futures::TaskLocalFuture;
 
 use crate::config::LogFormat;
-use crate::metrics::Metrics;
 use crate::proxy;
 
 /// Query parameters whose values are credentials.
@@ -44,19 +41,22 @@ tokio::task_local! {
     static CURRENT_REQUEST: RequestId;
 }
 
-/// The request's id: from a trusted proxy's `X-Request-Id`, or generated.
-/// Kept in the request's extensions and echoed in the response.
+/// The request's id: from a trusted proxy's `X-Request-Id`, or generated;
+/// echoed in the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(HeaderValue);
 
 impl RequestId {
-    /// A fresh id: 64 random bits fixed per process (so replicas never
-    /// collide), then a counter. Unique, not secret, and without a syscall.
+    /// A fresh id: 64 random bits fixed per worker thread (so threads and
+    /// replicas never collide), then the thread's counter. Unique, not
+    /// secret, without a syscall, and without a counter shared by the cores.
     pub fn generate() -> Self {
-        static PREFIX: LazyLock<u64> = LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0);
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let sequence = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let id = (u128::from(*PREFIX) << 64) | u128::from(sequence);
+        thread_local! {
+            static NEXT: Cell<(u64, u64)> = Cell::new((uuid::Uuid::new_v4().as_u64_pair().0, 0));
+        }
+        let (prefix, sequence) = NEXT.get();
+        NEXT.set((prefix, sequence.wrapping_add(1)));
+        let id = (u128::from(prefix) << 64) | u128::from(sequence);
         let mut hex = [0u8; 32];
         for (index, digit) in hex.iter_mut().enumerate() {
             let nibble = (id >> (4 * (31 - index))) & 0xf;
@@ -74,8 +74,14 @@ impl RequestId {
             .then(|| Self(value.clone()))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         self.0.to_str().unwrap_or_default()
+    }
+
+    /// The id as a header value, to echo.
+    pub fn header_value(&self) -> HeaderValue {
+        self.0.clone()
     }
 }
 
@@ -229,94 +235,77 @@ impl<'kvs> VisitSource<'kvs> for JsonFields<'_> {
     }
 }
 
-/// Middleware: gives the request its id (a trusted proxy's, or a fresh
-/// one), runs it with that id in scope for every log line, echoes the id in
-/// the response, writes the access-log line and counts the answer in
-/// `tokengate_http_requests_total` (one pass per request for both, since a
-/// middleware layer of its own cost more than the counting; BENCHMARKS.md).
-///
-/// The line deliberately omits the Referer (it can hold a private link) and
-/// prints the request target with credential parameters redacted. The
-/// client is the one a trusted proxy vouches for.
-pub fn access_log<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> {
-    let started = Instant::now();
-    let id = req
-        .headers()
+/// The request's id: a trusted proxy's `X-Request-Id` when usable, a fresh one otherwise.
+pub fn request_id(req: &ServiceRequest) -> RequestId {
+    req.headers()
         .get(REQUEST_ID_HEADER)
         .filter(|_| proxy::peer_is_trusted(req.request()))
         .and_then(RequestId::from_proxy)
-        .unwrap_or_else(RequestId::generate);
-    req.extensions_mut().insert(id.clone());
-    let line = log::log_enabled!(target: ACCESS_TARGET, log::Level::Info).then(|| RequestLine {
-        client: proxy::client_ip(req.request()).map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
-        request: format!(
-            "{} {} {:?}",
-            req.method(),
-            redacted_target(req.path(), req.query_string()),
-            req.version()
-        ),
-        user_agent: req.headers().get(header::USER_AGENT).map_or_else(
-            || "-".to_owned(),
-            |agent| String::from_utf8_lossy(agent.as_bytes()).into_owned(),
-        ),
-    });
-    let header = id.0.clone();
-    // Absent when `metrics.enabled = false`: then nothing is counted.
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    CURRENT_REQUEST.scope(id, async move {
-        let mut result = next.call(req).await;
-        let (status, size) = match &mut result {
-            Ok(response) => {
-                response.headers_mut().insert(REQUEST_ID_HEADER, header);
-                if let Some(metrics) = &metrics {
-                    metrics.request_to(response.request(), response.status());
-                }
-                (response.status(), response.response().body().size())
-            }
-            Err(error) => {
-                let status = error.as_response_error().status_code();
-                if let Some(metrics) = &metrics {
-                    metrics.request(None, status);
-                }
-                (status, BodySize::Stream)
-            }
-        };
-        if let Some(line) = line {
-            let size = match size {
-                BodySize::Sized(bytes) => bytes.to_string(),
-                BodySize::None => "0".to_owned(),
-                BodySize::Stream => "-".to_owned(),
-            };
-            line.log(status.as_u16(), &size, started);
-        }
-        result
-    })
+        .unwrap_or_else(RequestId::generate)
 }
 
-/// What the access log needs from the request, taken before it is handled.
-struct RequestLine {
+/// Runs `future` with `id` as the current request's, for every log line it writes.
+pub fn in_request_scope<F: Future>(id: RequestId, future: F) -> TaskLocalFuture<RequestId, F> {
+    CURRENT_REQUEST.scope(id, future)
+}
+
+/// Runs `f` now with `id` as the current request's.
+pub fn in_request_scope_now<R>(id: RequestId, f: impl FnOnce() -> R) -> R {
+    CURRENT_REQUEST.sync_scope(id, f)
+}
+
+/// The access-log line, from what the request said before it was handled.
+///
+/// It deliberately omits the Referer (it can hold a private link) and prints
+/// the request target with credential parameters redacted. The client is the
+/// one a trusted proxy vouches for.
+pub struct RequestLine {
     client: String,
     request: String,
     user_agent: String,
+    started: Instant,
 }
 
 impl RequestLine {
-    fn log(self, status: u16, size: &str, started: Instant) {
-        let millis = started.elapsed().as_secs_f64() * 1000.0;
+    /// `None` when the access log is off (`RUST_LOG` above info for it).
+    pub fn of(req: &ServiceRequest) -> Option<Self> {
+        log::log_enabled!(target: ACCESS_TARGET, log::Level::Info).then(|| RequestLine {
+            client: proxy::client_ip(req.request())
+                .map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+            request: format!(
+                "{} {} {:?}",
+                req.method(),
+                redacted_target(req.path(), req.query_string()),
+                req.version()
+            ),
+            user_agent: req.headers().get(header::USER_AGENT).map_or_else(
+                || "-".to_owned(),
+                |agent| String::from_utf8_lossy(agent.as_bytes()).into_owned(),
+            ),
+            started: Instant::now(),
+        })
+    }
+
+    pub fn log(self, status: StatusCode, size: BodySize) {
+        let millis = self.started.elapsed().as_secs_f64() * 1000.0;
+        let size = match size {
+            BodySize::Sized(bytes) => bytes.to_string(),
+            BodySize::None => "0".to_owned(),
+            BodySize::Stream => "-".to_owned(),
+        };
+        let status = status.as_u16();
         let RequestLine {
             client,
             request,
             user_agent,
+            ..
         } = self;
         log::info!(
             target: ACCESS_TARGET,
             client = client.as_str(),
             request = request.as_str(),
             status = status,
-            size = size,
+            size = size.as_str(),
             duration_ms = millis,
             user_agent = user_agent.as_str();
             "{client} \"{}\" {status} {size} {millis:.3}ms \"{}\"",

@@ -11,7 +11,6 @@
 //! (reload) replaces the rules and with them the cache. Only accepted tokens
 //! are cached, so garbage cannot evict real entries for free.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use quick_cache::Weighter;
@@ -25,23 +24,29 @@ use super::Claims;
 pub const CAPACITY_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Bytes an entry costs beyond the token and the claims' strings: the key's
-/// and value's headers, the `Arc` and its counts, the claims' fixed fields
-/// and the cache's slot, rounded up for the allocator.
+/// and the strings' headers, the claims' fixed fields and the cache's slot,
+/// rounded up for the allocator. The claims are held by value: a hit clones
+/// them for the handler anyway, and an `Arc`'s count would be written by
+/// every core that reads the entry.
 const ENTRY_OVERHEAD: u64 = 256;
 
 /// A typical entry, to size the cache's table up front.
 const TYPICAL_ENTRY: u64 = 640;
 
 pub(super) struct VerifiedTokens {
-    entries: Cache<Box<str>, Arc<Claims>, EntryWeight>,
+    entries: Cache<Box<str>, Claims, EntryWeight>,
     leeway: i64,
 }
 
 /// What a lookup found.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned and matched at once; boxing would allocate on every hit"
+)]
 pub(super) enum Lookup {
     /// Verified before and still within its validity period.
-    Valid(Arc<Claims>),
+    Valid(Claims),
     /// Verified before, now expired: the full check would say `Expired`.
     Expired,
     /// Not verified before (or evicted): the full check must run.
@@ -51,8 +56,8 @@ pub(super) enum Lookup {
 #[derive(Clone)]
 struct EntryWeight;
 
-impl Weighter<Box<str>, Arc<Claims>> for EntryWeight {
-    fn weight(&self, token: &Box<str>, claims: &Arc<Claims>) -> u64 {
+impl Weighter<Box<str>, Claims> for EntryWeight {
+    fn weight(&self, token: &Box<str>, claims: &Claims) -> u64 {
         entry_bytes(token, claims)
     }
 }
@@ -102,7 +107,7 @@ impl VerifiedTokens {
     }
 
     /// Remembers a token the full check accepted.
-    pub(super) fn insert(&self, token: &str, claims: Arc<Claims>) {
+    pub(super) fn insert(&self, token: &str, claims: Claims) {
         self.entries.insert(token.into(), claims);
     }
 
@@ -116,8 +121,8 @@ impl VerifiedTokens {
 mod tests {
     use super::*;
 
-    fn claims(nbf: i64, exp: i64) -> Arc<Claims> {
-        Arc::new(Claims {
+    fn claims(nbf: i64, exp: i64) -> Claims {
+        Claims {
             sub: "alice".into(),
             iat: nbf,
             nbf,
@@ -129,7 +134,7 @@ mod tests {
             amr: vec!["pwd".into()],
             auth_time: Some(nbf),
             sid: Some("s1".into()),
-        })
+        }
     }
 
     #[test]

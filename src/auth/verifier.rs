@@ -208,15 +208,15 @@ impl Verifier {
             Lookup::Valid(claims) => claims,
             Lookup::Expired => return Err(Refusal::Expired),
             Lookup::Unknown => {
-                let claims = Arc::new(rules.verify::<Claims>(token, self.max_lifetime())?);
-                rules.verified.insert(token, Arc::clone(&claims));
+                let claims = rules.verify::<Claims>(token, self.max_lifetime())?;
+                rules.verified.insert(token, claims.clone());
                 claims
             }
         };
         if let Some(sessions) = self.sessions.get() {
             sessions.check(claims.sid.as_deref(), &claims.sub)?;
         }
-        Ok(Claims::clone(&claims))
+        Ok(claims)
     }
 
     fn check_session(&self, token: &str) -> Result<(), TokenError> {

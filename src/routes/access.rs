@@ -59,8 +59,6 @@ pub(crate) struct AccessGranted<'a> {
 pub async fn access(
     req: HttpRequest,
     Authenticated(claims): Authenticated<Claims>,
-    verifier: web::Data<Verifier>,
-    sessions: Option<web::Data<SessionService>>,
 ) -> HttpResponse {
     if !prefers_html(&req) {
         return HttpResponse::Ok()
@@ -71,10 +69,15 @@ pub async fn access(
                 expires_at: rfc3339(claims.exp),
             });
     }
-    if let Some(mut answer) = move_token_to_cookie(&req, &verifier, &claims) {
+    // Read here, not extracted: the JSON answer above needs neither.
+    let verifier = req
+        .app_data::<web::Data<Verifier>>()
+        .expect("BUG: the extractor found the Verifier");
+    if let Some(mut answer) = move_token_to_cookie(&req, verifier, &claims) {
         // The hand-off also gives the session its refresh cookie, so the page
         // can keep it alive; without the store the link still works to `exp`.
         let handed_off = answer.status() == actix_web::http::StatusCode::SEE_OTHER;
+        let sessions = req.app_data::<web::Data<SessionService>>();
         if let (true, Some(sessions), Some(sid)) = (handed_off, sessions, claims.sid.as_deref()) {
             match sessions.attach_refresh(sid, &claims.sub).await {
                 Ok(Some(refresh)) => {

@@ -4,11 +4,11 @@
 //! Redis store keeps it current through pub/sub and a resync on every
 //! (re)connect.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use foldhash::fast::RandomState;
 
 use crate::auth::{SessionCheck, TokenError};
 
@@ -18,12 +18,14 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub struct Revocations {
     /// sid → unix second after which its access tokens are all expired.
-    sessions: DashMap<String, i64>,
+    sessions: DashMap<String, i64, RandomState>,
     /// user → (epoch in unix ms, unix second the entry may be forgotten).
-    epochs: DashMap<String, (i64, i64)>,
+    epochs: DashMap<String, (i64, i64), RandomState>,
     /// False while the shared store's feed is down: the state may be stale.
     synced: AtomicBool,
-    last_prune: Mutex<i64>,
+    /// Unix second of the last prune: read on every check, written when due,
+    /// so the check path shares the cache line only for reading.
+    last_prune: AtomicI64,
 }
 
 /// The millisecond a session started, read from its UUIDv7 id.
@@ -80,14 +82,16 @@ impl Revocations {
 
     fn prune_if_due(&self) {
         let now = now_seconds();
-        let Ok(mut last) = self.last_prune.try_lock() else {
-            return;
-        };
-        if now - *last < PRUNE_INTERVAL.as_secs() as i64 {
+        let last = self.last_prune.load(Ordering::Relaxed);
+        // One caller wins the exchange and prunes; the others go on.
+        if now - last < PRUNE_INTERVAL.as_secs() as i64
+            || self
+                .last_prune
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
             return;
         }
-        *last = now;
-        drop(last);
         self.sessions.retain(|_, until| *until >= now);
         self.epochs.retain(|_, (_, until)| *until >= now);
     }
