@@ -157,37 +157,39 @@ impl TokenGate {
     /// beside it) and its routes.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         self.configure_data(cfg);
-        // Browsers get every error answer of these as a page.
-        cfg.service(
-            web::resource("/login")
-                .name(LOGIN_ROUTE)
-                .wrap(pages::error_pages())
-                .route(web::get().to(routes::login)),
-        )
-        .service(
-            web::resource("/login/totp")
-                .wrap(pages::error_pages())
-                .route(web::post().to(routes::login_totp)),
-        )
-        .service(
-            web::resource("/access")
-                .wrap(pages::token_error_pages())
-                .route(web::get().to(routes::access)),
-        )
-        .service(
-            web::resource("/logout")
-                .wrap(pages::error_pages())
-                .route(web::post().to(routes::logout)),
-        )
-        // Forward-auth answers plain 401s: the proxy, not a browser, reads them.
-        .route("/auth/verify", web::route().to(routes::verify))
-        .route(routes::TOKEN_PATH, web::post().to(routes::token))
-        .route("/revoke", web::post().to(routes::revoke))
-        .route(
-            routes::REVOKE_USER_PATH,
-            web::post().to(routes::revoke_user_sessions),
-        )
-        .route("/.well-known/jwks.json", web::get().to(routes::jwks));
+        // actix-web tries the routes in this order, so the two that check
+        // tokens on every protected request come first. Browsers get every
+        // error answer of the wrapped ones as a page; forward-auth answers
+        // plain 401s, since the proxy, not a browser, reads them.
+        cfg.route("/auth/verify", web::route().to(routes::verify))
+            .service(
+                web::resource("/access")
+                    .wrap(pages::token_error_pages())
+                    .route(web::get().to(routes::access)),
+            )
+            .service(
+                web::resource("/login")
+                    .name(LOGIN_ROUTE)
+                    .wrap(pages::error_pages())
+                    .route(web::get().to(routes::login)),
+            )
+            .service(
+                web::resource("/login/totp")
+                    .wrap(pages::error_pages())
+                    .route(web::post().to(routes::login_totp)),
+            )
+            .service(
+                web::resource("/logout")
+                    .wrap(pages::error_pages())
+                    .route(web::post().to(routes::logout)),
+            )
+            .route(routes::TOKEN_PATH, web::post().to(routes::token))
+            .route("/revoke", web::post().to(routes::revoke))
+            .route(
+                routes::REVOKE_USER_PATH,
+                web::post().to(routes::revoke_user_sessions),
+            )
+            .route("/.well-known/jwks.json", web::get().to(routes::jwks));
     }
 
     /// Registers only the app data, for an app that mounts the routes in a
