@@ -72,7 +72,7 @@ fn middleware(c: &mut Criterion) {
                     .insert_header(("Authorization", TOKEN_SIZED_HEADER))
                     .to_http_request()
             },
-            |req| black_box(check_request_limits(&req).is_ok()),
+            |req| black_box(check_request_limits(req).is_ok()),
             BatchSize::SmallInput,
         )
     });
