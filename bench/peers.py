@@ -98,8 +98,7 @@ class Peer:
         while True:
             try:
                 urllib.request.urlopen(
-                    self.url("/healthz" if name.startswith("tokengate") else probe),
-                                       timeout=1)
+                    self.url("/healthz" if name.startswith("tokengate") else probe), timeout=1)
                 break
             except urllib.error.HTTPError:
                 break  # answering, if with 401

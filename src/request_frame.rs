@@ -5,8 +5,8 @@
 //!
 //! One hand-written layer with a named future rather than three
 //! `middleware::from_fn` layers: each of those boxed the future of the layers
-//! inside it and cloned shared state per request (BENCHMARKS.md, "Peers side
-//! by side").
+//! inside it and cloned shared state per request (BENCHMARKS.md,
+//! "Micro-benchmarks").
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
